@@ -1,0 +1,31 @@
+# tGAN: label-free segmentation of nanoparticles in EM images, with particle-size distributions.
+# Steps and rule names follow the method (see README.md); each step has its own rule file.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/split_subsets.smk"
+include: "workflow/rules/rough_masks.smk"
+include: "workflow/rules/train_pix2pix.smk"
+include: "workflow/rules/synthesize_masks.smk"
+include: "workflow/rules/generate_gen1.smk"
+include: "workflow/rules/train_cyclegan.smk"
+include: "workflow/rules/generate_gen2.smk"
+include: "workflow/rules/train_npssegnet.smk"
+include: "workflow/rules/segment.smk"
+include: "workflow/rules/psd.smk"
+
+
+rule all:
+    input:
+        expand("results/{stack}/psd/summary.csv", stack=STACKS),
+    default_target: True

@@ -1,0 +1,23 @@
+"""What every workflow script does first: send output to the rule's log, set threads, pick the device."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import torch
+
+from .training import pick_device, set_threads
+
+
+def start(snakemake) -> torch.device:
+    """Redirect stdout/stderr to the job's log file (progress bars included); return the device."""
+    if snakemake.log:
+        log = open(snakemake.log[0], "w", buffering=1)
+        sys.stdout = sys.stderr = log
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    set_threads(snakemake.threads)
+    device = pick_device(getattr(snakemake.params, "device", "auto"))
+    logging.info("rule %s, stack %s, device %s, %d thread(s)", snakemake.rule,
+                 getattr(snakemake.wildcards, "stack", "-"), device, snakemake.threads)
+    return device

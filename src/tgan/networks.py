@@ -1,0 +1,127 @@
+"""All networks of the method in one module (as in junyanz/pytorch-CycleGAN-and-pix2pix).
+
+- pix2pix generator (mask -> image): segmentation-models-pytorch UNet++, tanh output.
+- CycleGAN generators (gen1 <-> real contrast): junyanz's ResNet generator, which keeps the
+  geometry of its input because it never leaves a 4x-downsampled grid.
+- Discriminators: 70x70-style PatchGAN, or a UNet++ giving a per-pixel real/fake map (the paper's
+  option).
+- NPsSegNet: UNet++ with a ResNet34 encoder, one logit channel.
+
+Encoders always start random (`encoder_weights=None`): nothing is downloaded at run time. A local
+weights file can be loaded into NPsSegNet's encoder instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import segmentation_models_pytorch as smp
+import torch
+from torch import nn
+
+
+def unetplusplus(encoder: str, in_channels: int, classes: int, decoder_channels, encoder_depth: int = 5,
+                 activation: str | None = None) -> nn.Module:
+    """A UNet++ with a randomly initialised encoder; decoder width and depth set the cost on a CPU."""
+    return smp.UnetPlusPlus(
+        encoder_name=encoder,
+        encoder_depth=encoder_depth,
+        encoder_weights=None,
+        decoder_channels=list(decoder_channels)[:encoder_depth],
+        in_channels=in_channels,
+        classes=classes,
+        activation=activation,
+    )
+
+
+def pix2pix_generator(encoder: str, decoder_channels, encoder_depth: int = 5) -> nn.Module:
+    """Mask (1 channel, [-1, 1]) -> image (1 channel, tanh to [-1, 1])."""
+    return unetplusplus(encoder, 1, 1, decoder_channels, encoder_depth, activation="tanh")
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN: classifies overlapping patches as real or fake (junyanz's NLayerDiscriminator)."""
+
+    def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2 ** n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, stride, 1, bias=False),
+                nn.InstanceNorm2d(ndf * mult, affine=True),
+                nn.LeakyReLU(0.2, True),
+            ]
+        layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 1))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def discriminator(kind: str, in_channels: int, ndf: int, n_layers: int, encoder: str,
+                  decoder_channels, encoder_depth: int = 5) -> nn.Module:
+    """`patchgan` (default) or `unetplusplus` (per-pixel decisions, as the paper allows)."""
+    if kind == "patchgan":
+        return PatchDiscriminator(in_channels, ndf, n_layers)
+    if kind == "unetplusplus":
+        return unetplusplus(encoder, in_channels, 1, decoder_channels, encoder_depth)
+    raise ValueError(f"unknown discriminator {kind!r}: use 'patchgan' or 'unetplusplus'")
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=False), nn.InstanceNorm2d(dim, affine=True),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=False), nn.InstanceNorm2d(dim, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """junyanz's CycleGAN generator: 2 down-samplings, n residual blocks, 2 up-samplings, tanh."""
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, ngf: int = 64, n_blocks: int = 9):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=False),
+            nn.InstanceNorm2d(ngf, affine=True), nn.ReLU(True),
+        ]
+        for mult in (1, 2):
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1, bias=False),
+                nn.InstanceNorm2d(ngf * mult * 2, affine=True), nn.ReLU(True),
+            ]
+        layers += [ResnetBlock(ngf * 4) for _ in range(n_blocks)]
+        for mult in (4, 2):
+            layers += [
+                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=False),
+                nn.InstanceNorm2d(ngf * mult // 2, affine=True), nn.ReLU(True),
+            ]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def npssegnet(encoder: str = "resnet34", decoder_channels=(256, 128, 64, 32, 16), encoder_depth: int = 5,
+              encoder_weights: str | None = None) -> nn.Module:
+    """NPsSegNet: UNet++ giving one particle logit per pixel.
+
+    `encoder_weights` is a local file (a state dict of the encoder) or None; never a hub name.
+    """
+    model = unetplusplus(encoder, 1, 1, decoder_channels, encoder_depth)
+    if encoder_weights:
+        path = Path(encoder_weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: encoder weights file not found (set npssegnet.encoder_weights "
+                                    "to a local state-dict file, or to null for a random encoder)")
+        model.encoder.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model

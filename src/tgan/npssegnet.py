@@ -1,0 +1,143 @@
+"""NPsSegNet (step 8): UNet++ trained on the virtual dataset (gen2 image, synthetic mask), then
+used to segment every real image of the stack.
+
+Settings follow the paper: smp Focal (alpha 0.25) + Jaccard losses, AdamW 3e-4 / wd 5e-4,
+StepLR(5, 0.9), batch 4, albumentations flips, ShiftScaleRotate and GaussNoise with p 0.5.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import segmentation_models_pytorch as smp
+import torch
+from torch import nn
+
+from . import networks
+from .data import standardise
+from .inference import tiled_apply
+from .options import NPsSegNetOptions, SegmentOptions, as_dict
+from .training import fingerprint, load_checkpoint, run_epochs, save_checkpoint, seed_everything
+
+ARCH_KEYS = ("encoder", "encoder_depth", "decoder_channels")
+
+
+def augmentation(opts: NPsSegNetOptions, seed: int) -> A.Compose:
+    """The paper's augmentation; GaussNoise at the old albumentations default (variance 10-50 of 255²)."""
+    p = opts.augment_p
+    return A.Compose([
+        A.PadIfNeeded(opts.crop_size, opts.crop_size, border_mode=cv2.BORDER_REFLECT_101),
+        A.RandomCrop(opts.crop_size, opts.crop_size),
+        A.HorizontalFlip(p=p),
+        A.VerticalFlip(p=p),
+        A.ShiftScaleRotate(border_mode=cv2.BORDER_REFLECT_101, p=p),
+        A.GaussNoise(std_range=(0.012, 0.028), p=p),
+    ], seed=seed)
+
+
+def split_validation(n: int, fraction: float, generator: torch.Generator) -> tuple[list[int], list[int]]:
+    """Seeded train/validation split of the virtual dataset; at least one image on each side."""
+    if n < 2:
+        raise ValueError(f"NPsSegNet needs at least 2 virtual images to train and validate, got {n}")
+    order = torch.randperm(n, generator=generator).tolist()
+    n_val = min(n - 1, max(1, round(n * fraction)))
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def _batch(images, masks, indices, transform=None) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for i in indices:
+        image, mask = images[i], masks[i].astype(np.float32)
+        if transform is not None:
+            out = transform(image=image, mask=mask)
+            image, mask = np.clip(out["image"], 0.0, 1.0), out["mask"]
+        xs.append(standardise(image))
+        ys.append(mask)
+    return torch.from_numpy(np.stack(xs))[:, None], torch.from_numpy(np.stack(ys).astype(np.float32))[:, None]
+
+
+def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPsSegNetOptions,
+                    out_dir: str | os.PathLike, device: torch.device, seed: int = 0) -> Path:
+    """Train on (image, mask) pairs; log loss and validation IoU per epoch; return the model path."""
+    out_dir = Path(out_dir)
+    options = as_dict(opts)
+    images = [np.asarray(i, np.float32) for i in images]
+    masks = [np.asarray(m, bool) for m in masks]
+    key = {"options": options, "seed": seed, "data": fingerprint(images + masks)}
+    generator = seed_everything(seed)
+    train_idx, val_idx = split_validation(len(images), opts.val_fraction, generator)
+    transform = augmentation(opts, seed)
+    arch = {k: options[k] for k in ARCH_KEYS}
+
+    net = networks.npssegnet(opts.encoder, opts.decoder_channels, opts.encoder_depth, opts.encoder_weights).to(device)
+    focal = smp.losses.FocalLoss(smp.losses.BINARY_MODE, alpha=opts.focal_alpha)
+    jaccard = smp.losses.JaccardLoss(smp.losses.BINARY_MODE, from_logits=True)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimiser, step_size=opts.step_size, gamma=opts.gamma)
+
+    def run_epoch(epoch: int) -> dict[str, float]:
+        net.train()
+        order = [train_idx[i] for i in torch.randperm(len(train_idx), generator=generator).tolist()]
+        total, batches = 0.0, 0
+        for start in range(0, len(order), opts.batch_size):
+            x, y = _batch(images, masks, order[start:start + opts.batch_size], transform)
+            x, y = x.to(device), y.to(device)
+            if len(x) < 2 and len(order) >= 2:
+                continue  # a batch of one breaks BatchNorm statistics
+            optimiser.zero_grad()
+            logits = net(x)
+            loss = focal(logits, y) + jaccard(logits, y)
+            loss.backward()
+            optimiser.step()
+            total, batches = total + loss.item(), batches + 1
+        lr = optimiser.param_groups[0]["lr"]
+        scheduler.step()
+        val_loss, val_iou = evaluate(net, images, masks, val_idx, opts.batch_size, device, focal, jaccard)
+        return {"loss": total / max(batches, 1), "val_loss": val_loss, "val_iou": val_iou, "lr": lr}
+
+    trained = {"net": net, "optimiser": optimiser, "scheduler": scheduler}
+    run_epochs("train_npssegnet", out_dir, key, trained, generator, opts.epochs, run_epoch)
+    path = out_dir / "model.pt"
+    save_checkpoint(path, {"kind": "npssegnet", "arch": arch, "state_dict": net.state_dict()})
+    return path
+
+
+@torch.no_grad()
+def evaluate(net, images, masks, indices, batch_size, device, focal, jaccard) -> tuple[float, float]:
+    """Mean loss and pooled (micro) IoU of the particle class on the given images."""
+    net.eval()
+    losses, stats = [], []
+    for start in range(0, len(indices), batch_size):
+        x, y = _batch(images, masks, indices[start:start + batch_size])
+        x, y = x.to(device), y.to(device)
+        logits = net(x)
+        losses.append((focal(logits, y) + jaccard(logits, y)).item())
+        stats.append(smp.metrics.get_stats(logits.sigmoid(), y.long(), mode="binary", threshold=0.5))
+    tp, fp, fn, tn = (torch.cat(s) for s in zip(*stats))
+    return float(np.mean(losses)), float(smp.metrics.iou_score(tp, fp, fn, tn, reduction="micro"))
+
+
+def load_model(path: str | os.PathLike, device: torch.device) -> nn.Module:
+    """Rebuild NPsSegNet from its model file in eval mode."""
+    state = load_checkpoint(path)
+    if state.get("kind") != "npssegnet":
+        raise ValueError(f"{path}: not an NPsSegNet model file (kind {state.get('kind')!r})")
+    arch = state["arch"]
+    net = networks.npssegnet(arch["encoder"], arch["decoder_channels"], arch["encoder_depth"])
+    net.load_state_dict(state["state_dict"])
+    return net.to(device).eval()
+
+
+def probability(net: nn.Module, image: np.ndarray, device: torch.device, opts: SegmentOptions) -> np.ndarray:
+    """Particle probability per pixel of a [0, 1] image of any size (tiled, blended logits)."""
+    logits = tiled_apply(net, standardise(image), device, opts.tile, opts.overlap)
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def segment(net: nn.Module, image: np.ndarray, device: torch.device, opts: SegmentOptions) -> np.ndarray:
+    """Binary particle mask of a [0, 1] image."""
+    return probability(net, image, device, opts) >= opts.threshold

@@ -1,0 +1,104 @@
+"""Options of every trained stage, in one place.
+
+Defaults are the paper's settings (GPU scale). The workflow passes each config section through
+`from_dict`, which refuses unknown keys so that a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class GANOptions:
+    """Shared by pix2pix and CycleGAN: Adam 2e-4, beta1 0.5, 100 epochs + 50 of linear decay, batch 4."""
+
+    crop_size: int = 512
+    batch_size: int = 4
+    crops_per_epoch: int = 200
+    n_epochs: int = 100
+    n_epochs_decay: int = 50
+    lr: float = 2e-4
+    beta1: float = 0.5
+    discriminator: str = "patchgan"
+    ndf: int = 64
+    n_layers_d: int = 3
+
+
+@dataclass
+class Pix2PixOptions(GANOptions):
+    """pix2pix mask -> image with a UNet++ generator; loss LSGAN + lambda * L1."""
+
+    lambda_l1: float = 10.0
+    encoder: str = "resnet34"
+    encoder_depth: int = 5
+    decoder_channels: list[int] = field(default_factory=lambda: [256, 128, 64, 32, 16])
+
+
+@dataclass
+class CycleGANOptions(GANOptions):
+    """CycleGAN gen1 <-> real contrast with ResNet generators; cycle and identity losses, pool 50."""
+
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    ngf: int = 64
+    n_blocks: int = 9
+    encoder: str = "resnet34"  # used only by the UNet++ discriminator option
+    encoder_depth: int = 5
+    decoder_channels: list[int] = field(default_factory=lambda: [256, 128, 64, 32, 16])
+
+
+@dataclass
+class SyntheticMaskOptions:
+    """How many synthetic masks, and their side in pixels."""
+
+    count: int = 2000
+    size: int = 512
+
+
+@dataclass
+class NPsSegNetOptions:
+    """NPsSegNet (UNet++, ResNet34): Focal(alpha 0.25) + Jaccard, AdamW 3e-4 wd 5e-4, StepLR(5, 0.9)."""
+
+    encoder: str = "resnet34"
+    encoder_depth: int = 5
+    decoder_channels: list[int] = field(default_factory=lambda: [256, 128, 64, 32, 16])
+    encoder_weights: str | None = None
+    epochs: int = 150
+    batch_size: int = 4
+    crop_size: int = 512
+    lr: float = 3e-4
+    weight_decay: float = 5e-4
+    step_size: int = 5
+    gamma: float = 0.9
+    focal_alpha: float = 0.25
+    augment_p: float = 0.5
+    val_fraction: float = 0.1
+
+
+@dataclass
+class SegmentOptions:
+    """Tiled inference: tile side and overlap in pixels, probability threshold."""
+
+    tile: int = 512
+    overlap: int = 64
+    threshold: float = 0.5
+
+
+def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
+    """Build an options object from a config section, refusing keys the stage does not know."""
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**values)
+
+
+def as_dict(options) -> dict[str, Any]:
+    return dataclasses.asdict(options)

@@ -1,0 +1,74 @@
+"""Step 2: rough masks of the morphology subset from an existing segmenter.
+
+Three methods, chosen per stack in the config:
+- `classical`: offline, no model (background subtraction + threshold, see `classical`).
+- `sam`: segment-anything's automatic mask generator from a local checkpoint file.
+- `model`: an NPsSegNet trained on another stack (domain transfer, e.g. HAADF -> BF-TEM).
+Rough is fine: only particle size, shape and spacing are used downstream.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from . import classical, npssegnet
+from .options import SegmentOptions
+
+METHODS = ("classical", "sam", "model")
+
+
+def load_sam(checkpoint: str | os.PathLike | None, model_type: str, device: torch.device):
+    """Build SAM from a local checkpoint; a missing file is a clear error (nothing is downloaded)."""
+    from segment_anything import sam_model_registry
+
+    if model_type not in sam_model_registry:
+        raise ValueError(f"unknown SAM model_type {model_type!r}; use one of {', '.join(sam_model_registry)}")
+    if not checkpoint or not Path(checkpoint).is_file():
+        raise FileNotFoundError(
+            f"SAM checkpoint {str(checkpoint)!r} not found: rough_masks method 'sam' needs a local "
+            f"segment-anything checkpoint for model_type {model_type!r} (e.g. sam_vit_b_01ec64.pth). "
+            "Download it once and set rough_masks.checkpoint to its path; nothing is downloaded at run time.")
+    return sam_model_registry[model_type](checkpoint=str(checkpoint)).to(device).eval()
+
+
+def sam_mask(image: np.ndarray, generator, polarity: str, max_area_fraction: float) -> np.ndarray:
+    """Union of SAM's masks that look like particles: smaller than `max_area_fraction` of the image
+    and brighter (or darker, for polarity 'dark') than the ring of pixels around them."""
+    rgb = np.repeat((np.clip(image, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=-1)
+    sign = 1.0 if polarity == "bright" else -1.0
+    out = np.zeros(image.shape, bool)
+    for record in generator.generate(rgb):
+        segment = record["segmentation"]
+        if not segment.any() or segment.mean() > max_area_fraction:
+            continue
+        ring = ndimage.binary_dilation(segment, iterations=2) & ~segment
+        if not ring.any() or sign * (image[segment].mean() - image[ring].mean()) > 0:
+            out |= segment
+    return out
+
+
+def make_segmenter(settings: dict, polarity: str, device: torch.device,
+                   model_path: str | os.PathLike | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A function image -> rough mask for the configured method."""
+    method = settings.get("method", "classical")
+    if method == "classical":
+        return lambda image: classical.classical_mask(image, polarity)
+    if method == "sam":
+        from segment_anything import SamAutomaticMaskGenerator
+
+        sam = load_sam(settings.get("checkpoint"), settings.get("model_type", "vit_b"), device)
+        generator = SamAutomaticMaskGenerator(sam, points_per_side=settings.get("points_per_side", 32))
+        max_area = settings.get("max_area_fraction", 0.05)
+        return lambda image: sam_mask(image, generator, polarity, max_area)
+    if method == "model":
+        if model_path is None:
+            raise ValueError("rough_masks method 'model' needs the NPsSegNet model of the stack named in from_stack")
+        net = npssegnet.load_model(model_path, device)
+        return lambda image: npssegnet.segment(net, image, device, SegmentOptions())
+    raise ValueError(f"unknown rough_masks method {method!r}; use one of {', '.join(METHODS)}")

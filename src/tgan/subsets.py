@@ -1,0 +1,28 @@
+"""Split a stack into the morphology and contrast subsets (step 1 of the method)."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def _score(name: str, seed: int) -> int:
+    """A stable pseudo-random score per file name: the same name always gets the same score."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "big")
+
+
+def split_subsets(names: list[str], morphology_size: int, seed: int = 0) -> dict[str, list[str]]:
+    """Pick `morphology_size` images for the morphology subset; the rest form the contrast subset.
+
+    Each name is ranked by a hash of (seed, name) rather than by a shuffled list, so adding a file
+    to the folder never reshuffles the others: at most the new file takes one place.
+    A stack with fewer images than morphology_size + 1 still keeps one image for contrast.
+    """
+    if len(names) < 2:
+        raise ValueError(f"a stack needs at least 2 images to split, got {len(names)}")
+    if len(set(names)) != len(names):
+        raise ValueError("image names in a stack must be unique")
+    k = max(1, min(morphology_size, len(names) - 1))
+    ranked = sorted(names, key=lambda n: (_score(n, seed), n))
+    morphology = sorted(ranked[:k])
+    contrast = sorted(ranked[k:])
+    return {"morphology": morphology, "contrast": contrast}

@@ -1,0 +1,92 @@
+# Helpers and input functions shared by the rule files.
+
+import copy
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+# The Snakefile reads stack folders with the package in src/. The scripts find the same package
+# through the link workflow/scripts/tgan -> src/tgan (Snakemake puts a script's folder on sys.path),
+# so they need no install step inside --sdm conda environments or on cluster nodes.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from tgan.images import list_images  # noqa: E402
+
+STACKS = list(config["stacks"])
+if not STACKS:
+    raise WorkflowError(
+        "No stacks configured. Add one under `stacks:` in config/config.yaml, e.g.\n"
+        "  stacks:\n    my_sample:\n      images: path/to/image/folder\n"
+        "or run the shipped demo: snakemake --configfile config/demo.yaml --cores 2"
+    )
+
+ENV = "../../envs/tgan.yaml"
+MAX_THREADS = config["max_threads"]
+GPU_MEM_MB = config["gpu_mem_mb"]
+STEP_SECTIONS = ("split_subsets", "rough_masks", "pix2pix", "synthesize_masks", "cyclegan", "npssegnet", "segment")
+
+
+wildcard_constraints:
+    stack="|".join(re.escape(s) for s in STACKS),
+    image=r"[^/]+",
+
+
+def stack_settings(stack, section):
+    """A config section with the stack's own overrides (stacks: NAME: SECTION: ...) merged over it."""
+    merged = copy.deepcopy(config[section])
+    merged.update(config["stacks"][stack].get(section, {}))
+    return merged
+
+
+def stack_images(stack):
+    """{image name (file stem): path} of a stack's image folder."""
+    files = list_images(config["stacks"][stack]["images"])
+    names = {}
+    for f in files:
+        if f.stem in names:
+            raise WorkflowError(f"stack {stack}: {names[f.stem]} and {f} have the same name; rename one")
+        names[f.stem] = str(f)
+    return names
+
+
+def check_stacks():
+    """Errors in the stacks section that the schema cannot see, raised before any job starts."""
+    for stack in STACKS:
+        rough = stack_settings(stack, "rough_masks")
+        if rough["method"] == "model":
+            source = rough.get("from_stack")
+            if source not in STACKS or source == stack:
+                raise WorkflowError(f"stack {stack}: rough_masks.from_stack must name another configured stack, "
+                                    f"got {source!r}")
+        stack_images(stack)
+
+
+check_stacks()
+
+
+def image_path(wildcards):
+    images = stack_images(wildcards.stack)
+    if wildcards.image not in images:
+        raise WorkflowError(f"stack {wildcards.stack}: no image named {wildcards.image}")
+    return images[wildcards.image]
+
+
+def rough_masks_input(wildcards):
+    inputs = {"subsets": f"results/{wildcards.stack}/subsets.json",
+              "images": list(stack_images(wildcards.stack).values())}
+    rough = stack_settings(wildcards.stack, "rough_masks")
+    if rough["method"] == "model":
+        inputs["model"] = f"results/{rough['from_stack']}/npssegnet/model.pt"
+    return inputs
+
+
+def rough_masks_gpu(wildcards):
+    """The classical method needs no GPU; SAM and a transferred model do."""
+    return int(stack_settings(wildcards.stack, "rough_masks")["method"] != "classical")
+
+
+def segmentation_masks(wildcards):
+    return expand("results/{stack}/segmentation/{image}.png", stack=wildcards.stack,
+                  image=stack_images(wildcards.stack))

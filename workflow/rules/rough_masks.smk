@@ -1,0 +1,22 @@
+rule rough_masks:
+    """Step 2: rough masks of the morphology subset (classical, SAM, or another stack's NPsSegNet)."""
+    input:
+        unpack(rough_masks_input),
+    output:
+        directory("results/{stack}/rough_masks"),
+    params:
+        settings=lambda w: stack_settings(w.stack, "rough_masks"),
+        polarity=lambda w: config["stacks"][w.stack].get("polarity", "bright"),
+        device=config["device"],
+    threads: MAX_THREADS
+    resources:
+        gpu=rough_masks_gpu,
+        mem_mb=GPU_MEM_MB,
+    log:
+        "logs/{stack}/rough_masks.log",
+    benchmark:
+        "benchmarks/{stack}/rough_masks.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/rough_masks.py"

@@ -1,0 +1,22 @@
+rule segment:
+    """Step 8b: segment one real image of the stack with its NPsSegNet (tiled, any size)."""
+    input:
+        image=image_path,
+        model="results/{stack}/npssegnet/model.pt",
+    output:
+        "results/{stack}/segmentation/{image}.png",
+    params:
+        settings=lambda w: stack_settings(w.stack, "segment"),
+        device=config["device"],
+    threads: MAX_THREADS
+    resources:
+        gpu=1,
+        mem_mb=GPU_MEM_MB,
+    log:
+        "logs/{stack}/segment/{image}.log",
+    benchmark:
+        "benchmarks/{stack}/segment/{image}.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/segment.py"

@@ -1,0 +1,18 @@
+rule synthesize_masks:
+    """Step 4: random masks with particle statistics fitted to the rough masks."""
+    input:
+        rough_masks="results/{stack}/rough_masks",
+    output:
+        masks=directory("results/{stack}/synthetic_masks"),
+        statistics="results/{stack}/synthetic_masks.json",
+    params:
+        settings=lambda w: stack_settings(w.stack, "synthesize_masks"),
+        seed=config["seed"],
+    log:
+        "logs/{stack}/synthesize_masks.log",
+    benchmark:
+        "benchmarks/{stack}/synthesize_masks.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/synthesize_masks.py"

@@ -1,0 +1,24 @@
+rule train_cyclegan:
+    """Step 6: CycleGAN between gen1 and the contrast subset: learns real contrast and noise."""
+    input:
+        subsets="results/{stack}/subsets.json",
+        gen1="results/{stack}/gen1",
+    output:
+        generator="results/{stack}/cyclegan/generator.pt",
+        losses="results/{stack}/cyclegan/losses.csv",
+    params:
+        options=lambda w: stack_settings(w.stack, "cyclegan"),
+        seed=config["seed"],
+        device=config["device"],
+    threads: MAX_THREADS
+    resources:
+        gpu=1,
+        mem_mb=GPU_MEM_MB,
+    log:
+        "logs/{stack}/train_cyclegan.log",
+    benchmark:
+        "benchmarks/{stack}/train_cyclegan.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/train_cyclegan.py"

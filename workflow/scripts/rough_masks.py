@@ -1,0 +1,20 @@
+"""rough_masks: one rough mask PNG per image of the morphology subset."""
+
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from tgan import job
+from tgan.images import read_image, write_mask
+from tgan.rough_masks import make_segmenter
+
+device = job.start(snakemake)
+morphology = json.loads(Path(snakemake.input.subsets).read_text())["morphology"]
+segmenter = make_segmenter(snakemake.params.settings, snakemake.params.polarity, device,
+                           snakemake.input.get("model"))
+out = Path(snakemake.output[0])
+for name, path in tqdm(morphology.items(), desc="rough_masks", unit="image"):
+    mask = segmenter(read_image(path))
+    write_mask(out / f"{name}.png", mask)
+    print(f"{name}: {mask.mean() * 100:.1f} % particle pixels")

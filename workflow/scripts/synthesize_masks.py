@@ -1,0 +1,23 @@
+"""synthesize_masks: fit particle statistics to the rough masks, draw `count` random masks."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from tgan import job
+from tgan.images import read_mask, write_mask
+from tgan.synthetic_masks import measure_particles, synthesize_mask
+
+job.start(snakemake)
+rough = sorted(Path(snakemake.input.rough_masks).glob("*.png"))
+stats = measure_particles([read_mask(p) for p in rough])
+Path(snakemake.output.statistics).write_text(json.dumps(stats.to_dict(), indent=1))
+print(json.dumps(stats.summary(), indent=1))
+
+settings = snakemake.params.settings
+rng = np.random.default_rng(snakemake.params.seed)
+out = Path(snakemake.output.masks)
+for i in tqdm(range(settings["count"]), desc="synthesize_masks", unit="mask"):
+    write_mask(out / f"{i:05d}.png", synthesize_mask(stats, settings["size"], rng))
