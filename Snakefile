@@ -1,12 +1,16 @@
 # tGAN: label-free segmentation of nanoparticles in EM images, with particle-size distributions.
 # Steps and rule names follow the method (see README.md); each step has its own rule file.
 
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The defaults live beside this file, so the workflow also runs from another directory
+# (snakemake -s path/to/Snakefile --directory my_project); --configfile adds to them.
+configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

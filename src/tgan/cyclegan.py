@@ -22,7 +22,7 @@ from .training import ImagePool, fingerprint, linear_decay, run_epochs, save_che
 
 
 def build_generator(arch: dict) -> nn.Module:
-    return networks.ResnetGenerator(1, 1, arch["ngf"], arch["n_blocks"])
+    return networks.ResnetGenerator(1, 1, arch["ngf"], arch["n_blocks"], arch.get("identity_init", False))
 
 
 def train_cyclegan(gen1: list[np.ndarray], real: list[np.ndarray], opts: CycleGANOptions,
@@ -30,7 +30,7 @@ def train_cyclegan(gen1: list[np.ndarray], real: list[np.ndarray], opts: CycleGA
     """Train, checkpointing every epoch in out_dir; return the path of the gen1 -> gen2 generator file."""
     out_dir = Path(out_dir)
     options = as_dict(opts)
-    arch = {"ngf": opts.ngf, "n_blocks": opts.n_blocks}
+    arch = {"ngf": opts.ngf, "n_blocks": opts.n_blocks, "identity_init": opts.identity_init}
     domain_a = [to_gan(i)[None] for i in gen1]
     domain_b = [to_gan(i)[None] for i in real]
     key = {"options": options, "seed": seed, "data": fingerprint(domain_a + domain_b)}
@@ -82,7 +82,7 @@ def train_cyclegan(gen1: list[np.ndarray], real: list[np.ndarray], opts: CycleGA
                             + gan_loss(d_a(real_a), True) + gan_loss(d_a(pooled_a), False))
             loss_d.backward()
             opt_d.step()
-            sums += [loss_d.item(), loss_gan.item(), loss_cycle.item(), float(loss_idt)]
+            sums += [loss_d.item(), loss_gan.item(), loss_cycle.item(), loss_idt.item()]
         lr = opt_g.param_groups[0]["lr"]
         sched_g.step()
         sched_d.step()

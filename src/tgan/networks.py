@@ -1,8 +1,8 @@
 """All networks of the method in one module (as in junyanz/pytorch-CycleGAN-and-pix2pix).
 
 - pix2pix generator (mask -> image): segmentation-models-pytorch UNet++, tanh output.
-- CycleGAN generators (gen1 <-> real contrast): junyanz's ResNet generator, which keeps the
-  geometry of its input because it never leaves a 4x-downsampled grid.
+- CycleGAN generators (gen1 <-> real contrast): junyanz's ResNet generator, optionally started at
+  the identity (see ResnetGenerator), so that it learns contrast and noise, not new geometry.
 - Discriminators: 70x70-style PatchGAN, or a UNet++ giving a per-pixel real/fake map (the paper's
   option).
 - NPsSegNet: UNet++ with a ResNet34 encoder, one logit channel.
@@ -85,10 +85,21 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """junyanz's CycleGAN generator: 2 down-samplings, n residual blocks, 2 up-samplings, tanh."""
+    """junyanz's CycleGAN generator: 2 down-samplings, n residual blocks, 2 up-samplings, tanh.
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, ngf: int = 64, n_blocks: int = 9):
+    With `identity_init`, the network output is added to the input (in tanh's logit space) and the
+    last convolution starts at zero, so training starts from G(x) = x. Between two domains that
+    differ in contrast and noise only (gen1 and real images), this keeps the particles where the
+    synthetic mask put them and rules out the inverted-contrast solutions that cycle consistency
+    alone allows.
+    """
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, ngf: int = 64, n_blocks: int = 9,
+                 identity_init: bool = False):
         super().__init__()
+        if identity_init and in_channels != out_channels:
+            raise ValueError("identity_init needs as many output channels as input channels")
+        self.identity_init = identity_init
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=False),
             nn.InstanceNorm2d(ngf, affine=True), nn.ReLU(True),
@@ -104,11 +115,18 @@ class ResnetGenerator(nn.Module):
                 nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=False),
                 nn.InstanceNorm2d(ngf * mult // 2, affine=True), nn.ReLU(True),
             ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        last = nn.Conv2d(ngf, out_channels, 7)
+        if identity_init:
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+        layers += [nn.ReflectionPad2d(3), last]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        out = self.model(x)
+        if self.identity_init:
+            out = out + torch.atanh(x.clamp(-0.999, 0.999))
+        return torch.tanh(out)
 
 
 def npssegnet(encoder: str = "resnet34", decoder_channels=(256, 128, 64, 32, 16), encoder_depth: int = 5,

@@ -48,6 +48,7 @@ class CycleGANOptions(GANOptions):
     pool_size: int = 50
     ngf: int = 64
     n_blocks: int = 9
+    identity_init: bool = True
     encoder: str = "resnet34"  # used only by the UNet++ discriminator option
     encoder_depth: int = 5
     decoder_channels: list[int] = field(default_factory=lambda: [256, 128, 64, 32, 16])

@@ -1,0 +1,133 @@
+"""Classical (offline, training-free) segmenter that gives rough nanoparticle masks.
+
+The pipeline is background subtraction + thresholding + cleanup, the standard recipe
+for particles in electron micrographs.  Every length in it is derived from the image
+itself (the estimated particle radius ``r``, the image size and the noise level), so the
+same code works for 640 px HAADF-STEM frames with 4 px particles and 2048 px frames
+with 40 px particles.  No pixel constant is tuned to one magnification.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage import filters, measure, morphology, transform
+
+_POLARITIES = ("bright", "dark")
+_K_NOISE = 3.0
+_MAX_ELONGATION = 3.0
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2-D grey image, got an array of shape {image.shape}")
+    return image.astype(np.float32, copy=False)
+
+
+def _downsample(image: np.ndarray, factor: int) -> np.ndarray:
+    """Block-mean downsampling by an integer factor (cheap anti-aliased pyramid level)."""
+    if factor <= 1:
+        return image
+    h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+    return image[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+
+
+def _mad_sigma(values: np.ndarray) -> float:
+    """Robust standard deviation (1.4826 * median absolute deviation)."""
+    med = np.median(values)
+    return float(1.4826 * np.median(np.abs(values - med))) or float(values.std()) or 1e-12
+
+
+def estimate_particle_radius(image: np.ndarray) -> float:
+    """Characteristic radius (px) of the bright particles in ``image``.
+
+    Computes the scale-normalised Laplacian-of-Gaussian response ``-s^2 LoG_s`` over a
+    geometric range of scales ``s`` and scores each scale by how *sparse* its strongest
+    responses are: the 99.5th percentile of the response in units of its own robust
+    spread (median + MAD).  Particles are small, compact outliers at their own scale,
+    while the support is bright and blobby everywhere, so its response is dense and its
+    score low; this is what stops the larger support blobs from winning, as a plain
+    maximum of the response would.  The first clear peak of the score (the smallest
+    scale that is a local maximum within 70 % of the best) is taken, and converted to a
+    radius with ``r = 1.6 s`` (``sqrt(2) s`` for an ideal disc; real, blurred particles
+    at the p99.5 score come out about a quarter smaller).
+
+    Coarse scales are computed on a block-mean pyramid, so a 2048 px image costs about
+    as much as a 640 px one.  Use on bright-particle images (invert BF-TEM first).
+    """
+    image = _check_image(image)
+    base = max(1, int(np.ceil(max(image.shape) / 1024)))  # work on <= ~1024 px
+    smax = min(image.shape) / 32.0 / base  # larger scales are the support, not particles
+    scales = np.geomspace(1.0, max(smax, 2.0), 16)
+    levels: dict[int, np.ndarray] = {}
+    coarse = ndi.gaussian_filter(_downsample(image, base), min(image.shape) / base / 64)
+    support = coarse > filters.threshold_otsu(coarse)  # particles sit on the support, not in vacuum
+    if support.mean() < 0.05:  # flat image or no clear support/vacuum split: use every pixel
+        support[:] = True
+    score = np.empty(len(scales))
+    for i, s in enumerate(scales):
+        f = max(1, 2 ** int(np.floor(np.log2(s / 1.5))))  # keep s/f >= 1.5 px at each level
+        if f not in levels:
+            levels[f] = _downsample(image, base * f)
+        resp = -((s / f) ** 2) * ndi.gaussian_laplace(levels[f], s / f)
+        sup = support[: resp.shape[0] * f : f, : resp.shape[1] * f : f][: resp.shape[0], : resp.shape[1]]
+        v = resp[sup]
+        score[i] = (np.percentile(v, 99.5) - np.median(v)) / _mad_sigma(v)
+    best = score[1:-1].max()
+    peaks = [i for i in range(1, len(scales) - 1)
+             if score[i] >= score[i - 1] and score[i] >= score[i + 1] and score[i] >= 0.7 * best]
+    i = peaks[0] if peaks else int(np.argmax(score))
+    return float(1.6 * scales[i] * base)
+
+
+def classical_mask(image: np.ndarray, polarity: str = "bright",
+                   radius: float | None = None) -> np.ndarray:
+    """Rough particle mask of a 2-D float image in [0, 1].
+
+    ``polarity``: 'bright' (HAADF-STEM) or 'dark' (BF-TEM, dark particles on a bright
+    background; the image is inverted first).  ``radius``: particle radius in px, from
+    :func:`estimate_particle_radius` when None.  Returns a 2-D bool mask.
+
+    Steps, with ``r`` the particle radius:
+      1. denoise with a Gaussian of ``r/4`` (keeps particle edges, kills pixel noise);
+      2. background = grey opening with a disc of ``2r``: everything a disc twice the
+         particle size fits into (the support, its thickness ramps, large blobs) is
+         background, so the top-hat (image - background) keeps only particle-sized bumps.
+         The opening runs on a pyramid level where ``r`` is ~8 px, for speed;
+      3. threshold the top-hat at the stricter of Otsu and ``median + 3 MAD`` (the robust
+         noise/texture level), so that images with few particles or none do not get a
+         threshold inside the background distribution;
+      4. cleanup: drop objects smaller than ``pi (r/3)^2`` and thin, long ones (axis ratio
+         > 3: support ridges and edges that the disc does not fit into), fill holes,
+         light opening with a disc of ``r/6``.
+    """
+    if polarity not in _POLARITIES:
+        raise ValueError(f"polarity must be one of {_POLARITIES}, got {polarity!r}")
+    image = _check_image(image)
+    if polarity == "dark":
+        image = 1.0 - image
+    r = float(radius) if radius is not None else estimate_particle_radius(image)
+    r = max(r, 1.0)
+
+    smooth = ndi.gaussian_filter(image, max(r / 4.0, 0.5))
+    f = max(1, int(r // 8))
+    small = _downsample(smooth, f)
+    bg = morphology.opening(small, morphology.disk(max(1, round(2 * r / f)), decomposition="sequence"))
+    if f > 1:
+        bg = transform.resize(bg, smooth.shape, order=1, mode="edge", anti_aliasing=False)
+    tophat = smooth - bg
+
+    t_noise = np.median(tophat) + _K_NOISE * _mad_sigma(tophat)
+    t_otsu = filters.threshold_otsu(tophat)
+    mask = tophat > max(t_noise, t_otsu)
+
+    labels, _ = ndi.label(mask)
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= np.pi * (r / 3.0) ** 2
+    for p in measure.regionprops(labels):  # support ridges/edges are thin and long, particles round
+        if keep[p.label] and p.axis_major_length > _MAX_ELONGATION * max(p.axis_minor_length, 1.0):
+            keep[p.label] = False
+    keep[0] = False
+    mask = ndi.binary_fill_holes(keep[labels])
+    return ndi.binary_opening(mask, morphology.disk(max(1, round(r / 6.0))).astype(bool))

@@ -1,0 +1,85 @@
+"""Unit tests of the classical rough-mask segmenter on synthetic HAADF-like images."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from tgan.classical import classical_mask, estimate_particle_radius
+
+
+def synthetic(radius: float, n_side: int = 5, size: int = 320, particles: bool = True, seed: int = 0):
+    """Bright discs on a bright, uneven support: large gaussian blobs + fine texture + noise.
+
+    Discs sit on a jittered grid, 3-4 diameters apart, so they are well separated.
+    Returns (image in [0, 1], number of discs).
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    bg = np.zeros((size, size), np.float32)
+    for _ in range(12):  # support blobs, several times larger than the particles
+        cy, cx = rng.uniform(0, size, 2)
+        s = rng.uniform(6, 10) * radius
+        bg += rng.uniform(0.1, 0.25) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))
+    bg = 0.2 + bg / bg.max() * 0.35
+    bg += 0.03 * ndi.gaussian_filter(rng.standard_normal((size, size)), 1.5) / 0.19  # fine texture
+    img = bg.copy()
+    n = 0
+    if particles:
+        step = size / n_side
+        for i in range(n_side):
+            for j in range(n_side):
+                cy = (i + 0.5) * step + rng.uniform(-0.1, 0.1) * step
+                cx = (j + 0.5) * step + rng.uniform(-0.1, 0.1) * step
+                disc = ((yy - cy) ** 2 + (xx - cx) ** 2) <= radius**2
+                img[disc] += 0.3
+                n += 1
+        img = ndi.gaussian_filter(img, 0.7)  # microscope blur
+    img += rng.normal(0, 0.02, img.shape)
+    return np.clip(img, 0, 1).astype(np.float32), n
+
+
+@pytest.mark.parametrize("radius", [5.0, 10.0])
+def test_radius_estimate_within_30_percent(radius):
+    img, _ = synthetic(radius, n_side=int(320 / (7 * radius)))
+    est = estimate_particle_radius(img)
+    assert abs(est - radius) / radius < 0.3, est
+
+
+@pytest.mark.parametrize("radius", [5.0, 10.0])
+def test_mask_counts_and_areas(radius):
+    img, n = synthetic(radius, n_side=int(320 / (7 * radius)), seed=1)
+    mask = classical_mask(img, "bright")
+    assert mask.dtype == bool and mask.shape == img.shape
+    labels, k = ndi.label(mask)
+    assert abs(k - n) <= 1, (k, n)
+    areas = np.bincount(labels.ravel())[1:]
+    expected = np.pi * radius**2
+    assert np.all(np.abs(np.median(areas) - expected) / expected < 0.25), (np.median(areas), expected)
+    assert np.mean(np.abs(areas - expected) / expected < 0.25) > 0.8, areas
+
+
+def test_dark_polarity_gives_same_mask():
+    img, _ = synthetic(6.0, n_side=6, seed=2)
+    bright = classical_mask(img, "bright", radius=6.0)
+    dark = classical_mask(1.0 - img, "dark", radius=6.0)
+    assert np.array_equal(bright, dark)
+    assert classical_mask(1.0 - img, "dark").sum() == pytest.approx(classical_mask(img).sum(), rel=0.05)
+
+
+def test_no_particles_gives_almost_no_foreground():
+    img, _ = synthetic(6.0, particles=False, seed=3)
+    assert classical_mask(img, "bright", radius=6.0).mean() < 0.005
+    assert classical_mask(img, "bright").mean() < 0.005
+
+
+@pytest.mark.parametrize("bad", ["sideways", "Bright", ""])
+def test_bad_polarity_raises(bad):
+    with pytest.raises(ValueError, match="polarity"):
+        classical_mask(np.zeros((32, 32), np.float32), bad)
+
+
+def test_non_2d_raises():
+    with pytest.raises(ValueError, match="2-D"):
+        classical_mask(np.zeros((32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match="2-D"):
+        estimate_particle_radius(np.zeros((32, 32, 3), np.float32))

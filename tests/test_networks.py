@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+from tgan import networks
+
+
+def test_generator_and_discriminator_shapes():
+    g = networks.pix2pix_generator("resnet18", [32, 16, 8], 3)
+    x = torch.rand(2, 1, 64, 64) * 2 - 1
+    y = g(x)
+    assert y.shape == x.shape and y.abs().max() <= 1.0
+    d = networks.discriminator("patchgan", 2, 16, 3, "resnet18", [32, 16, 8], 3)
+    assert d(torch.cat([x, y], 1)).shape == (2, 1, 6, 6)  # 70x70-style patches
+    d = networks.discriminator("unetplusplus", 2, 16, 3, "resnet18", [32, 16, 8], 3)
+    assert d(torch.cat([x, y], 1)).shape == (2, 1, 64, 64)  # a decision per pixel
+    with pytest.raises(ValueError, match="unknown discriminator"):
+        networks.discriminator("mlp", 2, 16, 3, "resnet18", [32, 16, 8], 3)
+
+
+def test_identity_init_starts_at_the_identity():
+    x = torch.rand(2, 1, 32, 32) * 1.8 - 0.9
+    g = networks.ResnetGenerator(1, 1, 8, 2, identity_init=True)
+    assert torch.allclose(g(x), x, atol=1e-5)
+    plain = networks.ResnetGenerator(1, 1, 8, 2)
+    assert not torch.allclose(plain(x), x, atol=1e-2)
+
+
+def test_npssegnet_is_unetplusplus_resnet34_with_one_logit():
+    net = networks.npssegnet()
+    assert type(net).__name__ == "UnetPlusPlus"
+    assert type(net.encoder).__name__ == "ResNetEncoder" and len(net.encoder.layer3) == 6  # ResNet34
+    assert net(torch.rand(1, 1, 64, 64)).shape == (1, 1, 64, 64)
+
+
+def test_npssegnet_loads_local_encoder_weights_only(tmp_path):
+    source = networks.npssegnet("resnet18", [32, 16, 8], 3)
+    torch.save(source.encoder.state_dict(), tmp_path / "enc.pt")
+    net = networks.npssegnet("resnet18", [32, 16, 8], 3, encoder_weights=str(tmp_path / "enc.pt"))
+    assert torch.equal(net.encoder.conv1.weight, source.encoder.conv1.weight)
+    with pytest.raises(FileNotFoundError, match="encoder weights file not found"):
+        networks.npssegnet("resnet18", [32, 16, 8], 3, encoder_weights=str(tmp_path / "missing.pt"))

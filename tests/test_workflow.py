@@ -1,0 +1,167 @@
+"""The whole workflow through Snakemake, tiny preset, on generated stacks with known particles."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import ndimage
+
+from synthetic import particle_image
+from tgan.images import read_image, read_mask, write_image
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = ["split_subsets", "rough_masks", "train_pix2pix", "synthesize_masks", "generate_gen1",
+         "train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd"]
+N_IMAGES = 6
+N_PARTICLES = 14
+
+
+def snakemake(workdir: Path, *args: str, configs=()) -> subprocess.CompletedProcess:
+    configfiles = [str(ROOT / "config" / "tiny.yaml"), *map(str, configs)]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", *configfiles, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+
+
+def make_stack(folder: Path, polarity: str, seed: int) -> dict[str, np.ndarray]:
+    """N_IMAGES synthetic images of N_PARTICLES discs each; returns the instance labels by name."""
+    labels = {}
+    for i in range(N_IMAGES):
+        image, lab = particle_image((192, 192), radii=(6,) * N_PARTICLES, seed=seed + i, polarity=polarity)
+        write_image(folder / f"img{i}.png", image)
+        labels[f"img{i}"] = lab
+    return labels
+
+
+def write_config(path: Path, stacks: dict) -> Path:
+    path.write_text(yaml.safe_dump({"stacks": stacks}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One complete tiny run with one stack; shared by the checks below."""
+    work = tmp_path_factory.mktemp("workflow")
+    truth = make_stack(work / "stack_a", "bright", seed=10)
+    config = write_config(work / "stacks.yaml", {"a": {"images": str(work / "stack_a"), "polarity": "bright"}})
+    result = snakemake(work, "--cores", "2", configs=[config])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return work, truth, result
+
+
+def test_every_rule_ran(run):
+    work, _, result = run
+    for rule in RULES:
+        assert f"rule {rule}:" in result.stderr
+    for log in ["split_subsets", "rough_masks", "train_pix2pix", "train_cyclegan", "train_npssegnet"]:
+        assert (work / "logs" / "a" / f"{log}.log").stat().st_size > 0
+
+
+def test_subsets_partition_the_stack(run):
+    work, truth, _ = run
+    subsets = json.loads((work / "results/a/subsets.json").read_text())
+    assert len(subsets["morphology"]) == 2
+    assert sorted(subsets["morphology"] | subsets["contrast"]) == sorted(truth)
+
+
+def test_rough_masks_find_the_particles(run):
+    work, truth, _ = run
+    masks = sorted((work / "results/a/rough_masks").glob("*.png"))
+    assert len(masks) == 2
+    for path in masks:
+        mask, lab = read_mask(path), truth[path.stem]
+        assert abs(ndimage.label(mask)[1] - N_PARTICLES) <= 2
+        iou = (mask & (lab > 0)).sum() / (mask | (lab > 0)).sum()
+        assert iou > 0.6
+
+
+def test_synthetic_masks_follow_the_rough_masks(run):
+    work, _, _ = run
+    stats = json.loads((work / "results/a/synthetic_masks.json").read_text())["summary"]
+    assert stats["diameter_px_median"] == pytest.approx(12, rel=0.2)
+    masks = sorted((work / "results/a/synthetic_masks").glob("*.png"))
+    assert len(masks) == 24
+    assert all(read_mask(p).shape == (96, 96) for p in masks)
+
+
+def test_gen_images_pair_with_masks_and_keep_geometry(run):
+    work, _, _ = run
+    names = sorted(p.name for p in (work / "results/a/synthetic_masks").glob("*.png"))
+    for gen in ("gen1", "gen2"):
+        assert sorted(p.name for p in (work / f"results/a/{gen}").glob("*.png")) == names
+    contrasts = []
+    for name in names:
+        mask = read_mask(work / "results/a/synthetic_masks" / name)
+        gen2 = read_image(work / "results/a/gen2" / name)
+        assert gen2.shape == mask.shape and 0.0 <= gen2.min() and gen2.max() <= 1.0 and gen2.std() > 0.01
+        if mask.any() and (~mask).any():
+            contrasts.append(gen2[mask].mean() - gen2[~mask].mean())
+    # bright particles where the synthetic mask says so: gen2 keeps the mask's geometry
+    assert np.median(contrasts) > 0.05
+
+
+def test_segmentation_and_psd(run):
+    work, truth, _ = run
+    seg = {p.stem: read_mask(p) for p in (work / "results/a/segmentation").glob("*.png")}
+    assert sorted(seg) == sorted(truth)
+    for name, mask in seg.items():
+        assert mask.shape == truth[name].shape
+        assert set(np.unique(read_image(work / "results/a/segmentation" / f"{name}.png"))) <= {0.0, 1.0}
+    particles = pd.read_csv(work / "results/a/psd/particles.csv")
+    summary = pd.read_csv(work / "results/a/psd/summary.csv").set_index("image")
+    assert set(particles["image"]) <= set(truth)
+    assert summary.loc["ALL", "count"] == len(particles)
+    assert summary.loc["ALL", "count"] == pytest.approx(N_IMAGES * N_PARTICLES, rel=0.35)
+    assert summary.loc["ALL", "diameter_px_median"] == pytest.approx(12, rel=0.35)
+    assert (work / "results/a/psd/histogram.png").stat().st_size > 5000
+
+
+def test_dry_run_lists_the_ten_rules_for_each_stack(tmp_path):
+    make_stack(tmp_path / "s1", "bright", seed=0)
+    make_stack(tmp_path / "s2", "dark", seed=5)
+    config = write_config(tmp_path / "stacks.yaml", {
+        "s1": {"images": str(tmp_path / "s1")},
+        "s2": {"images": str(tmp_path / "s2"), "polarity": "dark"},
+    })
+    result = snakemake(tmp_path, "-n", configs=[config])
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rule in RULES:
+        count = N_IMAGES * 2 if rule == "segment" else 2
+        assert f"{rule:<17}{count:>6}" in result.stdout or f"{rule} {count}" in " ".join(result.stdout.split())
+
+
+def test_transfer_adds_the_other_stacks_model(tmp_path):
+    make_stack(tmp_path / "haadf", "bright", seed=0)
+    make_stack(tmp_path / "bf", "dark", seed=5)
+    config = write_config(tmp_path / "stacks.yaml", {
+        "haadf": {"images": str(tmp_path / "haadf")},
+        "bf": {"images": str(tmp_path / "bf"), "polarity": "dark",
+               "rough_masks": {"method": "model", "from_stack": "haadf"}},
+    })
+    result = snakemake(tmp_path, "-n", "results/bf/rough_masks", configs=[config])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "results/haadf/npssegnet/model.pt" in result.stdout
+    assert "train_npssegnet" in result.stdout
+
+
+def test_config_errors_name_the_key(tmp_path):
+    make_stack(tmp_path / "s", "bright", seed=0)
+    config = write_config(tmp_path / "stacks.yaml", {"s": {"images": str(tmp_path / "s"), "polarity": "up"}})
+    result = snakemake(tmp_path, "-n", configs=[config])
+    assert result.returncode != 0 and "'up' is not one of" in result.stderr
+    config = write_config(tmp_path / "stacks.yaml", {"s": {"images": str(tmp_path / "nowhere")}})
+    result = snakemake(tmp_path, "-n", configs=[config])
+    assert result.returncode != 0 and "nowhere: image folder does not exist" in result.stderr
+
+
+def test_lint_is_clean(tmp_path):
+    shutil.copytree(ROOT / "resources", tmp_path / "resources")
+    result = snakemake(tmp_path, "--lint", configs=[ROOT / "config" / "demo.yaml"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
