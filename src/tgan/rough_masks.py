@@ -30,10 +30,11 @@ def load_sam(checkpoint: str | os.PathLike | None, model_type: str, device: torc
     if model_type not in sam_model_registry:
         raise ValueError(f"unknown SAM model_type {model_type!r}; use one of {', '.join(sam_model_registry)}")
     if not checkpoint or not Path(checkpoint).is_file():
+        problem = f"SAM checkpoint {checkpoint} not found" if checkpoint else "no SAM checkpoint configured"
         raise FileNotFoundError(
-            f"SAM checkpoint {str(checkpoint)!r} not found: rough_masks method 'sam' needs a local "
-            f"segment-anything checkpoint for model_type {model_type!r} (e.g. sam_vit_b_01ec64.pth). "
-            "Download it once and set rough_masks.checkpoint to its path; nothing is downloaded at run time.")
+            f"{problem}: rough_masks method 'sam' needs a local segment-anything checkpoint file for "
+            f"model_type {model_type!r} (e.g. sam_vit_b_01ec64.pth). Download it once and set "
+            "rough_masks.checkpoint to its path; nothing is downloaded at run time.")
     return sam_model_registry[model_type](checkpoint=str(checkpoint)).to(device).eval()
 
 

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+from segment_anything import SamAutomaticMaskGenerator
+from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
+from synthetic import particle_image
+from tgan import networks
+from tgan.rough_masks import load_sam, make_segmenter, sam_mask
+from tgan.training import save_checkpoint
+
+
+def tiny_sam(seed=0) -> Sam:
+    """A randomly initialised SAM small enough for a CPU test (64 px input, 32-d embeddings)."""
+    torch.manual_seed(seed)
+    dim = 32
+    return Sam(
+        image_encoder=ImageEncoderViT(img_size=64, patch_size=16, embed_dim=dim, depth=1, num_heads=2, out_chans=dim),
+        prompt_encoder=PromptEncoder(embed_dim=dim, image_embedding_size=(4, 4), input_image_size=(64, 64),
+                                     mask_in_chans=4),
+        mask_decoder=MaskDecoder(transformer_dim=dim, transformer=TwoWayTransformer(depth=1, embedding_dim=dim,
+                                                                                    mlp_dim=64, num_heads=2),
+                                 iou_head_depth=1, iou_head_hidden_dim=16),
+    ).eval()
+
+
+class FakeGenerator:
+    def __init__(self, records):
+        self.records = records
+
+    def generate(self, rgb):
+        assert rgb.dtype == np.uint8 and rgb.shape[-1] == 3
+        return [{"segmentation": r} for r in self.records]
+
+
+def box(shape, y0, y1, x0, x1):
+    m = np.zeros(shape, bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def test_sam_mask_keeps_particle_like_masks_only():
+    image = np.full((100, 100), 0.5, np.float32)
+    image[10:20, 10:20] = 0.9   # bright particle
+    image[50:60, 50:60] = 0.1   # dark particle
+    bright, dark, huge = box(image.shape, 10, 20, 10, 20), box(image.shape, 50, 60, 50, 60), box(image.shape, 0, 40, 0, 40)
+    gen = FakeGenerator([bright, dark, huge])
+    assert np.array_equal(sam_mask(image, gen, "bright", 0.05), bright)
+    assert np.array_equal(sam_mask(image, gen, "dark", 0.05), dark)
+    assert np.array_equal(sam_mask(image, gen, "bright", 0.9), bright | huge)
+
+
+def test_tiny_sam_runs_through_segment_anything():
+    image, _ = particle_image((64, 64), radii=(5,) * 4, seed=3)
+    generator = SamAutomaticMaskGenerator(tiny_sam(), points_per_side=4, pred_iou_thresh=0.0,
+                                          stability_score_thresh=0.0, box_nms_thresh=1.0)
+    records = generator.generate(np.repeat((image * 255).astype(np.uint8)[..., None], 3, -1))
+    assert records, "the tiny SAM produced no masks at all"
+    mask = sam_mask(image, generator, "bright", 1.0)
+    assert mask.shape == image.shape and mask.dtype == bool
+    # the union can only hold pixels of SAM's own masks
+    union = np.logical_or.reduce([r["segmentation"] for r in records])
+    assert not (mask & ~union).any()
+
+
+def test_missing_sam_checkpoint_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="sam_vit_b.pth not found.*nothing is downloaded"):
+        load_sam(tmp_path / "sam_vit_b.pth", "vit_b", torch.device("cpu"))
+    with pytest.raises(FileNotFoundError, match="no SAM checkpoint configured"):
+        make_segmenter({"method": "sam", "checkpoint": None}, "bright", torch.device("cpu"))
+    with pytest.raises(ValueError, match="unknown SAM model_type"):
+        load_sam(tmp_path / "x.pth", "vit_q", torch.device("cpu"))
+
+
+def test_classical_method_is_the_default():
+    image, labels = particle_image((128, 128), radii=(6,) * 8, seed=1)
+    mask = make_segmenter({}, "bright", torch.device("cpu"))(image)
+    assert (mask & (labels > 0)).sum() / (mask | (labels > 0)).sum() > 0.6
+
+
+def test_model_method_uses_the_other_stacks_npssegnet(tmp_path):
+    net = networks.npssegnet("resnet18", [16, 8, 8], 3)
+    torch.nn.init.constant_(net.segmentation_head[0].bias, 5.0)  # a model that says "particle" everywhere
+    torch.nn.init.zeros_(net.segmentation_head[0].weight)
+    arch = {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [16, 8, 8]}
+    save_checkpoint(tmp_path / "model.pt", {"kind": "npssegnet", "arch": arch, "state_dict": net.state_dict()})
+    segment = make_segmenter({"method": "model"}, "dark", torch.device("cpu"), tmp_path / "model.pt")
+    assert segment(np.random.default_rng(0).random((70, 90), dtype=np.float32)).all()
+    with pytest.raises(ValueError, match="from_stack"):
+        make_segmenter({"method": "model"}, "dark", torch.device("cpu"))
+    with pytest.raises(ValueError, match="unknown rough_masks method"):
+        make_segmenter({"method": "otsu"}, "dark", torch.device("cpu"))
