@@ -34,9 +34,25 @@ def unetplusplus(encoder: str, in_channels: int, classes: int, decoder_channels,
     )
 
 
+def instance_norm(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm2d by an affine InstanceNorm2d, in place.
+
+    A GAN generator is used in eval mode after a few hundred steps, when BatchNorm's running
+    statistics are still far from the batch statistics it trained with: its images then come out
+    washed out or with inverted contrast. Instance normalisation behaves the same in training and
+    inference (junyanz's pix2pix reaches the same with batch statistics at test time).
+    """
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, nn.InstanceNorm2d(child.num_features, affine=True))
+        else:
+            instance_norm(child)
+    return module
+
+
 def pix2pix_generator(encoder: str, decoder_channels, encoder_depth: int = 5) -> nn.Module:
     """Mask (1 channel, [-1, 1]) -> image (1 channel, tanh to [-1, 1])."""
-    return unetplusplus(encoder, 1, 1, decoder_channels, encoder_depth, activation="tanh")
+    return instance_norm(unetplusplus(encoder, 1, 1, decoder_channels, encoder_depth, activation="tanh"))
 
 
 class PatchDiscriminator(nn.Module):
@@ -67,7 +83,7 @@ def discriminator(kind: str, in_channels: int, ndf: int, n_layers: int, encoder:
     if kind == "patchgan":
         return PatchDiscriminator(in_channels, ndf, n_layers)
     if kind == "unetplusplus":
-        return unetplusplus(encoder, in_channels, 1, decoder_channels, encoder_depth)
+        return instance_norm(unetplusplus(encoder, in_channels, 1, decoder_channels, encoder_depth))
     raise ValueError(f"unknown discriminator {kind!r}: use 'patchgan' or 'unetplusplus'")
 
 
