@@ -131,8 +131,12 @@ def count_frames(path: str | os.PathLike) -> int:
         return 1
 
 
-def read_image(path: str | os.PathLike, frame: int = 0) -> np.ndarray:
-    """One grey EM image (frame `frame` of a multi-frame file) as float32 [0, 1]."""
+def read_image(path: str | os.PathLike, frame: int = 0, crop: dict[str, int] | None = None) -> np.ndarray:
+    """One grey EM image (frame `frame` of a multi-frame file) as float32 [0, 1].
+
+    crop is cut off before the contrast is set, so a burned-in data bar neither sets the
+    percentiles of 16-bit data nor makes an image with a coloured label look like a colour image.
+    """
     path = Path(path)
     with _reading(path):
         suffix = path.suffix.lower()
@@ -148,7 +152,10 @@ def read_image(path: str | os.PathLike, frame: int = 0) -> np.ndarray:
             data = np.asarray(iio.imread(path))[None]
         if not 0 <= frame < len(data):
             raise ImageFileError(f"{path}: no frame {frame} (the file holds {len(data)})")
-        return to_unit_range(_grey(np.asarray(data[frame]), path))
+        data = np.asarray(data[frame])
+    if crop:
+        data = crop_image(data, crop, path)
+    return to_unit_range(_grey(data, path))
 
 
 def _grey(data: np.ndarray, path: Path) -> np.ndarray:
@@ -258,14 +265,29 @@ def _known_unit(unit: str, path: Path) -> float:
     return factor
 
 
-def crop_image(image: np.ndarray, crop: dict[str, int]) -> np.ndarray:
+def crop_image(data: np.ndarray, crop: dict[str, int], path: str | os.PathLike = "image") -> np.ndarray:
     """Cut `crop` pixels off the {top, bottom, left, right} edges (burned-in data bars, labels)."""
     top, bottom = crop.get("top", 0), crop.get("bottom", 0)
     left, right = crop.get("left", 0), crop.get("right", 0)
-    h, w = image.shape
+    h, w = data.shape[:2]
     if top + bottom >= h or left + right >= w:
-        raise ValueError(f"crop {crop} leaves nothing of a {h} x {w} image")
-    return image[top:h - bottom, left:w - right]
+        raise ValueError(f"{path}: crop {crop} leaves nothing of the {h} x {w} image")
+    return data[top:h - bottom, left:w - right]
+
+
+def import_image(path: str | os.PathLike, frame: int, crop: dict[str, int] | None,
+                 pixel_size_nm: float | None) -> tuple[np.ndarray, dict]:
+    """(the image as the workflow uses it, its calibration record).
+
+    pixel_size_nm from the config overrides the file's metadata (which is then not read, so that a
+    file with wrong or broken calibration can still be used); the record says where it came from.
+    """
+    image = read_image(path, frame, crop)
+    source = "config" if pixel_size_nm is not None else "file"
+    if pixel_size_nm is None:
+        pixel_size_nm = read_pixel_size_nm(path)
+    return image, {"source": str(path), "frame": frame, "crop": crop or {}, "shape": list(image.shape),
+                   "pixel_size_nm": pixel_size_nm, "pixel_size_from": source if pixel_size_nm is not None else None}
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
