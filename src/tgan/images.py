@@ -96,7 +96,7 @@ def to_unit_range(data: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(data, [0.1, 99.9])
     if hi <= lo:
         return np.zeros(data.shape, np.float32)
-    return np.clip((data - lo) / (hi - lo), 0.0, 1.0)
+    return np.clip((data - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
 class ImageFileError(ValueError):
