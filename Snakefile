@@ -16,7 +16,11 @@ configfile: Path(workflow.basedir) / "config" / "config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
+include: "workflow/rules/import_image.smk"
 include: "workflow/rules/split_subsets.smk"
 include: "workflow/rules/rough_masks.smk"
 include: "workflow/rules/train_pix2pix.smk"
@@ -27,9 +31,11 @@ include: "workflow/rules/generate_gen2.smk"
 include: "workflow/rules/train_npssegnet.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/psd.smk"
+include: "workflow/rules/overlay.smk"
+include: "workflow/rules/image_stream.smk"
 
 
 rule all:
     input:
-        expand("results/{stack}/psd/summary.csv", stack=STACKS),
+        final_outputs(),
     default_target: True

@@ -3,7 +3,9 @@ import pytest
 import tifffile
 import imageio.v3 as iio
 
-from tgan.images import list_images, read_image, read_mask, to_unit_range, write_image, write_mask
+from tgan.images import (ImageFileError, _axes_pixel_size_nm, count_frames, import_image, list_images, nm_per_unit,
+                         read_image, read_mask, read_pixel_size_nm, stack_sources, to_unit_range, write_image,
+                         write_mask)
 
 
 def test_png_roundtrip_keeps_8bit_values(tmp_path):
@@ -60,3 +62,179 @@ def test_mask_roundtrip(tmp_path):
     write_mask(tmp_path / "m.png", mask)
     assert iio.imread(tmp_path / "m.png").max() == 255
     assert np.array_equal(read_mask(tmp_path / "m.png"), mask)
+
+
+# --- EM formats and calibration -------------------------------------------------------------------
+
+def sixteen_bit(shape=(40, 50), seed=0):
+    return np.random.default_rng(seed).integers(1000, 60000, shape).astype(np.uint16)
+
+
+def test_imagej_tiff_calibration_in_microns(tmp_path):
+    tifffile.imwrite(tmp_path / "ij.tif", sixteen_bit(), imagej=True, resolution=(1 / 0.0025, 1 / 0.0025),
+                     metadata={"unit": "micron"})
+    assert read_pixel_size_nm(tmp_path / "ij.tif") == pytest.approx(2.5)
+
+
+def test_imagej_tiff_calibration_with_micro_sign(tmp_path):
+    tifffile.imwrite(tmp_path / "ij.tif", sixteen_bit(), imagej=True, resolution=(2.0, 2.0), metadata={"unit": "nm"})
+    assert read_pixel_size_nm(tmp_path / "ij.tif") == pytest.approx(0.5)
+    assert nm_per_unit("\u00b5m") == nm_per_unit("\u03bcm") == nm_per_unit("um") == 1000.0
+    assert nm_per_unit("\u00c5") == nm_per_unit("A") == pytest.approx(0.1)
+
+
+def test_resolution_tag_tiff_calibration(tmp_path):
+    # 5e6 pixels per cm = 2 nm per pixel
+    tifffile.imwrite(tmp_path / "r.tif", sixteen_bit(), resolution=(5e6, 5e6), resolutionunit="CENTIMETER")
+    assert read_pixel_size_nm(tmp_path / "r.tif") == pytest.approx(2.0)
+
+
+def test_default_dpi_of_image_software_is_not_a_calibration(tmp_path):
+    tifffile.imwrite(tmp_path / "dpi.tif", sixteen_bit(), resolution=(72, 72), resolutionunit="INCH")
+    assert read_pixel_size_nm(tmp_path / "dpi.tif") is None
+    tifffile.imwrite(tmp_path / "plain.tif", sixteen_bit())
+    assert read_pixel_size_nm(tmp_path / "plain.tif") is None
+
+
+def test_ome_tiff_calibration(tmp_path):
+    tifffile.imwrite(tmp_path / "a.ome.tif", sixteen_bit(), ome=True,
+                     metadata={"PhysicalSizeX": 0.7, "PhysicalSizeXUnit": "nm",
+                               "PhysicalSizeY": 0.7, "PhysicalSizeYUnit": "nm"})
+    assert read_pixel_size_nm(tmp_path / "a.ome.tif") == pytest.approx(0.7)
+
+
+def test_fei_sem_tiff_calibration(tmp_path):
+    fei = "[User]\nUser=test\n[Scan]\nPixelWidth=1.5e-09\nPixelHeight=1.5e-09\n"
+    tifffile.imwrite(tmp_path / "sem.tif", sixteen_bit(), extratags=[(34682, "s", 0, fei, True)])
+    assert read_pixel_size_nm(tmp_path / "sem.tif") == pytest.approx(1.5)
+
+
+def test_non_square_pixels_are_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "r.tif", sixteen_bit(), resolution=(5e6, 2.5e6), resolutionunit="CENTIMETER")
+    with pytest.raises(ImageFileError, match="r.tif: pixels are not square"):
+        read_pixel_size_nm(tmp_path / "r.tif")
+
+
+def write_emd(path, data, scale, units):
+    """An EMD file in the NCEM (Berkeley) variant, written by RosettaSciIO itself."""
+    from rsciio.emd import file_writer
+
+    frame_axes = [{"name": "frame", "units": "", "scale": 1, "offset": 0, "size": n, "navigate": True}
+                  for n in data.shape[:-2]]
+    image_axes = [{"name": name, "units": units, "scale": scale, "offset": 0, "size": n, "navigate": False}
+                  for name, n in zip("yx", data.shape[-2:])]
+    file_writer(str(path), {"data": data, "axes": frame_axes + image_axes, "metadata": {"General": {"title": "t"},
+                "Signal": {"signal_type": ""}}, "original_metadata": {}})
+
+
+def test_emd_image_in_angstrom_gives_nm(tmp_path):
+    data = sixteen_bit((48, 64)).astype(np.float32)
+    write_emd(tmp_path / "haadf.emd", data, 2.5, "\u00c5")
+    assert read_pixel_size_nm(tmp_path / "haadf.emd") == pytest.approx(0.25)
+    image = read_image(tmp_path / "haadf.emd")
+    assert image.shape == (48, 64) and image.dtype == np.float32
+    assert np.allclose(image, to_unit_range(data), atol=1e-6)
+
+
+def test_multi_frame_emd_is_a_stack(tmp_path):
+    data = np.stack([np.full((20, 30), 100.0 * k) + np.arange(30) for k in range(3)]).astype(np.float32)
+    write_emd(tmp_path / "series.emd", data, 0.8, "nm")
+    assert count_frames(tmp_path / "series.emd") == 3
+    assert read_pixel_size_nm(tmp_path / "series.emd") == pytest.approx(0.8)
+    assert np.allclose(read_image(tmp_path / "series.emd", 2), to_unit_range(data[2]))
+    sources = stack_sources(tmp_path)
+    assert sources == {f"series_f00{k}": (str(tmp_path / "series.emd"), k) for k in range(3)}
+
+
+def test_uncalibrated_emd_has_no_pixel_size(tmp_path):
+    write_emd(tmp_path / "raw.emd", sixteen_bit().astype(np.float32), 1.0, "")
+    assert read_pixel_size_nm(tmp_path / "raw.emd") is None
+
+
+def test_rsciio_axes_units_to_nm():
+    """The axes dictionaries RosettaSciIO gives for DM, TIA and Velox files (as for the EMD above)."""
+    axes = [{"units": "\u00b5m", "scale": 0.002}, {"units": "\u00b5m", "scale": 0.002}]
+    assert _axes_pixel_size_nm(axes) == pytest.approx((2.0, 2.0))
+    assert _axes_pixel_size_nm([{"units": "m", "scale": 3e-10}] * 2) == pytest.approx((0.3, 0.3))
+    assert _axes_pixel_size_nm([{"units": "<undefined>", "scale": 1.0}] * 2) is None
+    with pytest.raises(ImageFileError, match="not a real-space image"):
+        _axes_pixel_size_nm([{"units": "1/nm", "scale": 0.01}] * 2)
+
+
+def test_multi_page_tiff_frames_and_names(tmp_path):
+    frames = np.stack([np.full((16, 16), 10 * k, np.uint8) for k in range(1, 4)])
+    tifffile.imwrite(tmp_path / "tilt.tif", frames, photometric="minisblack")
+    iio.imwrite(tmp_path / "single.png", np.zeros((8, 8), np.uint8))
+    sources = stack_sources(tmp_path)
+    assert sources == {"single": (str(tmp_path / "single.png"), 0), "tilt_f000": (str(tmp_path / "tilt.tif"), 0),
+                       "tilt_f001": (str(tmp_path / "tilt.tif"), 1), "tilt_f002": (str(tmp_path / "tilt.tif"), 2)}
+    assert read_image(tmp_path / "tilt.tif", 1) == pytest.approx(np.full((16, 16), 20 / 255, np.float32))
+    with pytest.raises(ImageFileError, match="tilt.tif: no frame 3"):
+        read_image(tmp_path / "tilt.tif", 3)
+
+
+def test_frame_names_that_clash_are_refused(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((2, 8, 8), np.uint8), photometric="minisblack")
+    iio.imwrite(tmp_path / "a_f001.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="both give the image name a_f001"):
+        stack_sources(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["broken.emd", "broken.dm3", "broken.dm4", "broken.ser", "broken.tif",
+                                  "broken.jpg"])
+def test_corrupt_em_file_error_names_the_file(tmp_path, name):
+    bad = tmp_path / name
+    bad.write_bytes(b"\x00\x01garbage" * 50)
+    with pytest.raises(ImageFileError, match=name):
+        read_image(bad)
+    if not name.endswith(".jpg"):  # JPEG/PNG frames are not counted from the file
+        with pytest.raises(ImageFileError, match=name):
+            count_frames(bad)
+
+
+def test_unsupported_format_error_names_the_file(tmp_path):
+    (tmp_path / "scan.bmp").write_bytes(b"BM")
+    with pytest.raises(ImageFileError, match=r"scan.bmp: unsupported image format '.bmp'"):
+        read_image(tmp_path / "scan.bmp")
+
+
+def test_colour_image_is_refused_but_grey_rgb_is_not(tmp_path):
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)
+    iio.imwrite(tmp_path / "colour.png", colour)
+    with pytest.raises(ImageFileError, match="colour.png: a colour image"):
+        read_image(tmp_path / "colour.png")
+    grey = np.repeat(colour[..., :1], 3, axis=-1)
+    grey[0, 0] = (255, 0, 0)  # a small coloured annotation is allowed
+    iio.imwrite(tmp_path / "grey.png", grey)
+    assert read_image(tmp_path / "grey.png")[5, 5] == pytest.approx(grey[5, 5, 0] / 255)
+
+
+def test_crop_happens_before_the_contrast_is_set(tmp_path):
+    data = np.full((60, 40), 1000, np.uint16)
+    data[:25] = 2000
+    data[50:] = 65535  # a bright burned-in data bar of 10 rows
+    tifffile.imwrite(tmp_path / "sem.tif", data)
+    image = read_image(tmp_path / "sem.tif", crop={"bottom": 10})
+    assert image.shape == (50, 40)
+    assert image[0, 0] == pytest.approx(1.0) and image[40, 0] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="leaves nothing"):
+        read_image(tmp_path / "sem.tif", crop={"top": 30, "bottom": 30})
+
+
+def test_import_image_records_where_the_pixel_size_came_from(tmp_path):
+    tifffile.imwrite(tmp_path / "r.tif", sixteen_bit(), resolution=(5e6, 5e6), resolutionunit="CENTIMETER")
+    image, record = import_image(tmp_path / "r.tif", 0, {"left": 10}, None)
+    assert image.shape == (40, 40) and record["shape"] == [40, 40]
+    assert record["pixel_size_nm"] == pytest.approx(2.0) and record["pixel_size_from"] == "file"
+    _, record = import_image(tmp_path / "r.tif", 0, None, 0.9)
+    assert record["pixel_size_nm"] == 0.9 and record["pixel_size_from"] == "config"
+    iio.imwrite(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
+    _, record = import_image(tmp_path / "a.png", 0, None, None)
+    assert record["pixel_size_nm"] is None and record["pixel_size_from"] is None
+
+
+def test_list_images_takes_em_formats_and_skips_emi_with_its_ser(tmp_path):
+    for name in ["a.dm3", "b.DM4", "c.emd", "d.emi", "d_1.ser", "e.emi", "f.txt"]:
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in list_images(tmp_path)] == ["a.dm3", "b.DM4", "c.emd", "d_1.ser", "e.emi"]

@@ -1,46 +1,165 @@
 import numpy as np
 import pandas as pd
 import pytest
-from tgan.psd import ALL_IMAGES, histogram, measure, summarise
+from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR, overlay
+from tgan.options import PSDOptions
+from tgan.psd import ALL_IMAGES, counted, feret_diameters, find_particles, fit_lognormal, summarise
+
+SHAPE = (300, 400)
 
 
-def discs(radii, shape=(300, 300)):
-    """Discs of known radii: pixels whose centre lies within r of the disc centre."""
+def draw_discs(discs, shape=SHAPE):
+    """Binary mask of discs (centre row, centre col, radius): pixels whose centre lies within r."""
     yy, xx = np.mgrid[:shape[0], :shape[1]]
     mask = np.zeros(shape, bool)
-    x = 20
-    for r in radii:
-        mask |= (yy - 150) ** 2 + (xx - x - r) ** 2 <= r ** 2
-        x += 2 * r + 6
+    for cy, cx, r in discs:
+        mask |= (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
     return mask
 
 
-def test_diameters_and_count_of_known_discs():
-    radii = [5, 10, 15, 20, 25]
-    table = measure(discs(radii), "a")
-    assert len(table) == len(radii)
-    got = np.sort(table["diameter_px"].to_numpy())
-    assert np.allclose(got, 2 * np.array(radii), rtol=0.02)
-    row = table.sort_values("diameter_px").iloc[-1]
-    assert row["major_axis_px"] == pytest.approx(50, rel=0.03)
-    assert row["centroid_y_px"] == pytest.approx(150, abs=0.5)
+# Isolated discs, and touching pairs (centres 2r apart: the discs share the pixel where they touch).
+ISOLATED = [(40, 40, 5), (40, 100, 8), (60, 180, 12), (80, 300, 20)]
+TOUCHING = [(180, 50, 10), (180, 70, 10), (200, 150, 15), (200, 180, 15), (240, 280, 8), (240, 300, 12)]
 
 
-def test_empty_mask_gives_no_rows_but_columns():
-    table = measure(np.zeros((10, 10), bool), "empty")
-    assert len(table) == 0 and "diameter_px" in table.columns
+def particles(mask, pixel_size_nm=None, **options):
+    image = np.where(mask, 0.8, 0.2)
+    return find_particles(mask, image, pixel_size_nm, PSDOptions(**options), "s", "a")
+
+
+def test_known_discs_give_their_diameters_and_count_touching_pairs_split():
+    discs = ISOLATED + TOUCHING
+    labels, table = particles(draw_discs(discs), pixel_size_nm=0.5)
+    assert len(table) == len(discs)
+    assert labels.max() == len(discs) and len(np.unique(labels)) == len(discs) + 1
+    # match each disc to the particle whose centroid is nearest its centre
+    for cy, cx, r in discs:
+        row = table.loc[np.hypot(table["centroid_y_px"] - cy, table["centroid_x_px"] - cx).idxmin()]
+        assert row["diameter_px"] == pytest.approx(2 * r, rel=0.02)
+        assert row["diameter_nm"] == pytest.approx(r, rel=0.02)  # 0.5 nm per pixel
+        assert row["area_nm2"] == pytest.approx(row["area_px2"] * 0.25)
+    assert not table["touches_border"].any()
+    assert table["mean_intensity"].to_numpy() == pytest.approx(0.8)
+
+
+def test_without_watershed_touching_pairs_stay_merged():
+    _, table = particles(draw_discs(ISOLATED + TOUCHING), split_touching=False)
+    assert len(table) == len(ISOLATED) + len(TOUCHING) // 2
+
+
+def test_elongated_particle_is_not_split():
+    yy, xx = np.mgrid[:SHAPE[0], :SHAPE[1]]
+    ellipse = ((yy - 150) / 8.0) ** 2 + ((xx - 200) / 40.0) ** 2 <= 1
+    _, table = particles(ellipse)
+    assert len(table) == 1
+    assert table.loc[0, "aspect_ratio"] == pytest.approx(5, rel=0.03)
+    assert table.loc[0, "major_axis_px"] == pytest.approx(80, rel=0.03)
+
+
+def test_feret_diameters_of_a_block_are_exact():
+    block = np.argwhere(np.ones((10, 30), bool))
+    feret_min, feret_max = feret_diameters(block)
+    assert feret_min == pytest.approx(10)
+    assert feret_max == pytest.approx(np.hypot(10, 30))
+
+
+def test_shape_measures_of_a_disc():
+    _, table = particles(draw_discs([(150, 200, 25)]))
+    row = table.iloc[0]
+    assert row["feret_min_px"] == pytest.approx(51, abs=1.5) and row["feret_max_px"] == pytest.approx(51, abs=1.5)
+    assert row["circularity"] == pytest.approx(1, abs=0.1) and row["solidity"] > 0.95
+    assert row["aspect_ratio"] == pytest.approx(1, abs=0.02)
+
+
+def test_uncalibrated_image_has_px_but_no_nm():
+    _, table = particles(draw_discs(ISOLATED))
+    assert table["diameter_px"].notna().all() and table["diameter_nm"].isna().all()
+    summary = summarise(table, {"a": (SHAPE, None)}, "s").set_index("image")
+    assert summary.loc["a", "diameter_px_mean"] > 0 and np.isnan(summary.loc["a", "diameter_nm_mean"])
+    assert np.isnan(summary.loc["a", "density_per_um2"])
+    assert summary.loc["a", "density_per_px2"] == pytest.approx(len(ISOLATED) / (SHAPE[0] * SHAPE[1]))
+
+
+def test_minimum_size_in_px_and_nm():
+    mask = draw_discs([(50, 50, 2), (50, 100, 4), (50, 200, 10)])  # diameters 4.1, 7.9, 20 px
+    assert len(particles(mask, min_diameter_px=3)[1]) == 3
+    assert len(particles(mask, min_diameter_px=6)[1]) == 2
+    # calibrated: 0.5 nm per pixel, so 5 nm removes the 8 px (4 nm) disc as well
+    labels, table = particles(mask, pixel_size_nm=0.5, min_diameter_nm=5)
+    assert table["diameter_nm"].to_numpy() == pytest.approx([10], rel=0.02)
+    assert labels.max() > 0 and len(np.unique(labels)) == 2  # dropped particles leave the labels too
+    # the nm minimum means nothing without a calibration
+    assert len(particles(mask, min_diameter_nm=5)[1]) == 3
+
+
+def test_border_particles_are_flagged_and_left_out_of_the_statistics():
+    discs = [(150, 200, 10), (150, 300, 20), (0, 50, 10), (150, 395, 12)]  # the last two are cut by the border
+    _, table = particles(draw_discs(discs), pixel_size_nm=2.0)
+    assert sorted(table["touches_border"]) == [False, False, True, True]
+    fields = {"a": (SHAPE, 2.0)}
+    summary = summarise(table, fields, "s").set_index("image")
+    assert summary.loc["a", "count"] == 2 and summary.loc["a", "border_count"] == 2
+    assert summary.loc["a", "diameter_nm_mean"] == pytest.approx((40 + 80) / 2, rel=0.02)
+    # density: border particles count half; the field is 300 x 400 px of 2 nm = 0.48 µm²
+    assert summary.loc["a", "density_per_um2"] == pytest.approx(3 / 0.48)
+    kept = summarise(table, fields, "s", exclude_border=False).set_index("image")
+    assert kept.loc["a", "count"] == 4
+    assert len(counted(table, True)) == 2 and len(counted(table, False)) == 4
 
 
 def test_summary_per_image_and_stack():
-    particles = pd.concat([measure(discs([5, 10]), "a"), measure(discs([20]), "b"),
-                           measure(np.zeros((10, 10), bool), "c")])
-    summary = summarise(particles, ["a", "b", "c"]).set_index("image")
+    a = particles(draw_discs([(50, 50, 5), (50, 100, 10)]), pixel_size_nm=1.0)[1]
+    b = particles(draw_discs([(100, 100, 20)]), pixel_size_nm=1.0)[1].assign(image="b")
+    c = particles(np.zeros(SHAPE, bool), pixel_size_nm=1.0)[1].assign(image="c")
+    table = pd.concat([a, b, c], ignore_index=True)
+    summary = summarise(table, {"a": (SHAPE, 1.0), "b": (SHAPE, 1.0), "c": (SHAPE, 1.0)}, "s").set_index("image")
     assert summary.loc["a", "count"] == 2 and summary.loc["b", "count"] == 1 and summary.loc["c", "count"] == 0
     assert summary.loc[ALL_IMAGES, "count"] == 3
-    assert summary.loc[ALL_IMAGES, "diameter_px_mean"] == pytest.approx((10 + 20 + 40) / 3, rel=0.02)
-    assert summary.loc["a", "diameter_px_median"] == pytest.approx(15, rel=0.02)
+    assert summary.loc[ALL_IMAGES, "diameter_nm_mean"] == pytest.approx((10 + 20 + 40) / 3, rel=0.02)
+    assert summary.loc[ALL_IMAGES, "diameter_nm_d50"] == pytest.approx(20, rel=0.02)
+    assert summary.loc["a", "diameter_px_d50"] == pytest.approx(15, rel=0.02)
+    assert summary.loc[ALL_IMAGES, "field_um2"] == pytest.approx(3 * SHAPE[0] * SHAPE[1] * 1e-6)
+    assert summary.loc[ALL_IMAGES, "pixel_size_nm"] == 1.0
+    assert (summary["stack"] == "s").all()
 
 
-def test_histogram_is_written(tmp_path):
-    histogram(measure(discs([5, 10, 15]), "a"), tmp_path / "h.png", "demo")
-    assert (tmp_path / "h.png").stat().st_size > 5000
+def test_stack_with_an_uncalibrated_image_has_no_nm_statistics():
+    a = particles(draw_discs([(50, 50, 5), (50, 100, 10), (50, 200, 12)]), pixel_size_nm=1.0)[1]
+    b = particles(draw_discs([(100, 100, 20)]))[1].assign(image="b")
+    summary = summarise(pd.concat([a, b]), {"a": (SHAPE, 1.0), "b": (SHAPE, None)}, "s").set_index("image")
+    assert summary.loc["a", "diameter_nm_mean"] > 0
+    assert np.isnan(summary.loc[ALL_IMAGES, "diameter_nm_mean"]) and summary.loc[ALL_IMAGES, "diameter_px_mean"] > 0
+
+
+def test_lognormal_fit_recovers_known_parameters():
+    rng = np.random.default_rng(1)
+    d = rng.lognormal(mean=1.3, sigma=0.25, size=4000)
+    fit = fit_lognormal(d)
+    assert fit["mu"] == pytest.approx(1.3, abs=0.02) and fit["sigma"] == pytest.approx(0.25, abs=0.01)
+    assert fit["ks"] < 0.03 and fit["p"] > 0.01
+    # a clearly non-log-normal sample fits worse
+    bimodal = np.concatenate([rng.normal(2, 0.1, 2000), rng.normal(6, 0.1, 2000)])
+    assert fit_lognormal(bimodal)["ks"] > 0.2
+    assert np.isnan(fit_lognormal(d[:2])["mu"])
+
+
+def test_lognormal_mu_follows_the_unit():
+    rng = np.random.default_rng(2)
+    radii = np.clip(rng.lognormal(np.log(6), 0.2, 12), 3, 12)
+    discs = [(30 + 60 * (i // 6), 30 + 60 * (i % 6), r) for i, r in enumerate(radii)]
+    _, table = particles(draw_discs(discs, (150, 380)), pixel_size_nm=0.25)
+    row = summarise(table, {"a": ((150, 380), 0.25)}, "s").iloc[0]
+    assert row["lognormal_mu_nm"] == pytest.approx(row["lognormal_mu_px"] + np.log(0.25))
+    assert row["lognormal_mu_px"] == pytest.approx(np.log(table["diameter_px"]).mean())
+
+
+def test_overlay_outlines_counted_and_border_particles_in_their_colours():
+    mask = draw_discs([(150, 200, 10), (0, 50, 10)])
+    image = np.where(mask, 0.8, 0.2)
+    labels, table = find_particles(mask, image, None, PSDOptions(), "s", "a")
+    rgb = overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist())
+    assert rgb.shape == (*SHAPE, 3) and rgb.dtype == np.uint8
+    assert tuple(rgb[150, 190]) == COUNTED_COLOUR  # left edge of the inner disc
+    assert tuple(rgb[10, 50]) == BORDER_COLOUR  # bottom edge of the disc cut by the top border
+    assert tuple(rgb[150, 200]) == (204, 204, 204)  # inside: the image itself
+    assert tuple(rgb[100, 100]) == (51, 51, 51)

@@ -6,20 +6,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
+import tifffile
 import yaml
 from scipy import ndimage
 
 from synthetic import particle_image
+from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR
 from tgan.images import read_image, read_mask, write_image
 
 ROOT = Path(__file__).resolve().parents[1]
-RULES = ["split_subsets", "rough_masks", "train_pix2pix", "synthesize_masks", "generate_gen1",
-         "train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd"]
+RULES = ["import_image", "split_subsets", "rough_masks", "train_pix2pix", "synthesize_masks", "generate_gen1",
+         "train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd", "overlay", "image_stream"]
+PER_IMAGE_RULES = ["import_image", "segment", "overlay"]
 N_IMAGES = 6
 N_PARTICLES = 14
+PIXEL_SIZE_NM = 0.4
+DATA_BAR_ROWS = 12
 
 
 def snakemake(workdir: Path, *args: str, configs=()) -> subprocess.CompletedProcess:
@@ -39,6 +45,20 @@ def make_stack(folder: Path, polarity: str, seed: int) -> dict[str, np.ndarray]:
     return labels
 
 
+def make_calibrated_stack(folder: Path, seed: int) -> dict[str, np.ndarray]:
+    """Like make_stack, as a microscope would save it: 16-bit ImageJ TIFFs calibrated in µm, with a
+    bright data bar burned in below the image (cut off by the stack's crop setting)."""
+    labels = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(N_IMAGES):
+        image, lab = particle_image((192, 192), radii=(6,) * N_PARTICLES, seed=seed + i)
+        data = np.vstack([1000 + image * 40000, np.full((DATA_BAR_ROWS, 192), 65535.0)]).astype(np.uint16)
+        tifffile.imwrite(folder / f"img{i}.tif", data, imagej=True, metadata={"unit": "micron"},
+                         resolution=(1e3 / PIXEL_SIZE_NM, 1e3 / PIXEL_SIZE_NM))
+        labels[f"img{i}"] = lab
+    return labels
+
+
 def write_config(path: Path, stacks: dict) -> Path:
     path.write_text(yaml.safe_dump({"stacks": stacks}))
     return path
@@ -46,12 +66,15 @@ def write_config(path: Path, stacks: dict) -> Path:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """One complete tiny run with one stack; shared by the checks below."""
+    """One complete tiny run with one calibrated stack, and its report; shared by the checks below."""
     work = tmp_path_factory.mktemp("workflow")
-    truth = make_stack(work / "stack_a", "bright", seed=10)
-    config = write_config(work / "stacks.yaml", {"a": {"images": str(work / "stack_a"), "polarity": "bright"}})
+    truth = make_calibrated_stack(work / "stack_a", seed=10)
+    config = write_config(work / "stacks.yaml", {"a": {"images": str(work / "stack_a"), "polarity": "bright",
+                                                       "crop": {"bottom": DATA_BAR_ROWS}}})
     result = snakemake(work, "--cores", "2", configs=[config])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    report = snakemake(work, "--report", "report.html", configs=[config])
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
     return work, truth, result
 
 
@@ -59,8 +82,17 @@ def test_every_rule_ran(run):
     work, _, result = run
     for rule in RULES:
         assert f"rule {rule}:" in result.stderr
-    for log in ["split_subsets", "rough_masks", "train_pix2pix", "train_cyclegan", "train_npssegnet"]:
+    for log in ["split_subsets", "rough_masks", "train_pix2pix", "train_cyclegan", "train_npssegnet", "psd"]:
         assert (work / "logs" / "a" / f"{log}.log").stat().st_size > 0
+
+
+def test_imported_images_are_cropped_and_calibrated(run):
+    work, truth, _ = run
+    for name in truth:
+        image = read_image(work / "results/a/images" / f"{name}.png")
+        assert image.shape == (192, 192)  # the data bar is gone
+        record = json.loads((work / "results/a/images" / f"{name}.json").read_text())
+        assert record["pixel_size_nm"] == pytest.approx(PIXEL_SIZE_NM) and record["pixel_size_from"] == "file"
 
 
 def test_subsets_partition_the_stack(run):
@@ -116,11 +148,39 @@ def test_segmentation_and_psd(run):
     particles = pd.read_csv(work / "results/a/psd/particles.csv")
     summary = pd.read_csv(work / "results/a/psd/summary.csv").set_index("image")
     assert set(particles["image"]) <= set(truth)
-    assert summary.loc["ALL", "count"] == len(particles)
-    real = particles[particles["diameter_px"] >= 4]  # specks below 4 px are not particles of 12 px
-    assert len(real) == pytest.approx(N_IMAGES * N_PARTICLES, rel=0.3)
-    assert real["diameter_px"].median() == pytest.approx(12, rel=0.25)
-    assert (work / "results/a/psd/histogram.png").stat().st_size > 5000
+    assert summary.loc["ALL", "count"] == (~particles["touches_border"]).sum()
+    assert summary.loc["ALL", "count"] == pytest.approx(N_IMAGES * N_PARTICLES, rel=0.35)
+    assert summary.loc["ALL", "diameter_px_d50"] == pytest.approx(12, rel=0.35)
+    assert summary.loc["ALL", "diameter_nm_d50"] == pytest.approx(12 * PIXEL_SIZE_NM, rel=0.35)
+    assert summary.loc["ALL", "pixel_size_nm"] == pytest.approx(PIXEL_SIZE_NM)
+    # 14 particles per 192² px of 0.4 nm = 0.0059 µm²
+    assert summary.loc["ALL", "density_per_um2"] == pytest.approx(N_PARTICLES / (192 * PIXEL_SIZE_NM) ** 2 * 1e6,
+                                                                  rel=0.35)
+    assert particles["diameter_nm"].to_numpy() == pytest.approx(particles["diameter_px"].to_numpy() * PIXEL_SIZE_NM)
+
+
+def test_overlays_outline_the_measured_particles(run):
+    work, truth, _ = run
+    particles = pd.read_csv(work / "results/a/psd/particles.csv")
+    for name in truth:
+        rgb = np.asarray(iio.imread(work / "results/a/overlays" / f"{name}.png"))
+        assert rgb.shape == (192, 192, 3)
+        # every measured particle has an outline of its colour around its centroid
+        for p in particles[particles["image"] == name].itertuples():
+            r = int(p.diameter_px / 2 + 2)
+            y, x = int(round(p.centroid_y_px)), int(round(p.centroid_x_px))
+            window = rgb[max(y - r, 0):y + r + 1, max(x - r, 0):x + r + 1]
+            colour = BORDER_COLOUR if p.touches_border else COUNTED_COLOUR
+            assert np.all(window == colour, axis=-1).sum() >= p.diameter_px, (name, p.particle_id)
+
+
+def test_report_gathers_figures_and_tables(run):
+    work, _, _ = run
+    html = (work / "report.html").read_text()
+    for item in ["histogram.png", "summary.csv", "particles.csv", "image_stream.png", "img0.png"]:
+        assert item in html
+    figure = iio.imread(work / "results/a/figures/image_stream.png")
+    assert figure.shape[1] > figure.shape[0] > 300  # six columns, rows of examples
 
 
 def test_dry_run_lists_the_ten_rules_for_each_stack(tmp_path):
@@ -133,7 +193,7 @@ def test_dry_run_lists_the_ten_rules_for_each_stack(tmp_path):
     result = snakemake(tmp_path, "-n", configs=[config])
     assert result.returncode == 0, result.stderr[-3000:]
     for rule in RULES:
-        count = N_IMAGES * 2 if rule == "segment" else 2
+        count = N_IMAGES * 2 if rule in PER_IMAGE_RULES else 2
         assert f"{rule:<17}{count:>6}" in result.stdout or f"{rule} {count}" in " ".join(result.stdout.split())
 
 
@@ -154,12 +214,19 @@ def test_transfer_adds_the_other_stacks_model(tmp_path):
 def test_config_errors_name_the_key(tmp_path):
     make_stack(tmp_path / "s", "bright", seed=0)
     config = write_config(tmp_path / "stacks.yaml", {"s": {"images": str(tmp_path / "s"), "polarity": "up"}})
-    result = snakemake(tmp_path, "-n", configs=[config])
-    assert result.returncode != 0
-    assert "'up' is not one of" in result.stdout + result.stderr and "polarity" in result.stdout + result.stderr
+    result = snakemake(tmp_path, "-n", configs=[config])  # Snakemake prints these errors on stdout or stderr
+    assert result.returncode != 0 and "'up' is not one of" in result.stdout + result.stderr
     config = write_config(tmp_path / "stacks.yaml", {"s": {"images": str(tmp_path / "nowhere")}})
     result = snakemake(tmp_path, "-n", configs=[config])
     assert result.returncode != 0 and "nowhere: image folder does not exist" in result.stdout + result.stderr
+
+
+def test_corrupt_image_is_named_before_any_job_starts(tmp_path):
+    make_stack(tmp_path / "s", "bright", seed=0)
+    (tmp_path / "s" / "broken.dm4").write_bytes(b"not a DM file")
+    config = write_config(tmp_path / "stacks.yaml", {"s": {"images": str(tmp_path / "s")}})
+    result = snakemake(tmp_path, "-n", configs=[config])
+    assert result.returncode != 0 and "broken.dm4: cannot read image" in result.stdout + result.stderr
 
 
 def test_lint_is_clean(tmp_path):

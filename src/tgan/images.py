@@ -1,23 +1,57 @@
-"""Reading and writing EM images and masks.
+"""Reading and writing EM images and masks, and their pixel size.
 
 Every image enters the pipeline as a 2-D float32 array in [0, 1] so that the networks, the
-classical segmenter and the PSD code never have to care about bit depth or colour.
+classical segmenter and the PSD code never have to care about file format, bit depth or colour.
+The pixel size travels separately (nm, or None when the file carries no calibration), because only
+the particle-size distribution needs it.
+
+Formats: PNG/JPEG (no calibration), TIFF (ImageJ, OME, FEI/Thermo SEM metadata, or resolution
+tags), and through RosettaSciIO Gatan .dm3/.dm4, EMD (Velox and NCEM/Berkeley) and TIA .ser/.emi.
+A file holding several frames (a TIFF stack, a DM image series, a 3-D EMD dataset) is a stack of
+images: `stack_sources` names them `<file stem>_f000`, `<file stem>_f001`, ...
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+from math import prod
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import tifffile
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# RosettaSciIO plugin (module under rsciio) of each EM format.
+RSCIIO_PLUGINS = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd",
+                  ".ser": "tia", ".emi": "tia"}
+TIFF_SUFFIXES = (".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", *TIFF_SUFFIXES, *RSCIIO_PLUGINS)
+
+# Length units as RosettaSciIO, ImageJ, OME and FEI write them (micro signs folded to "u" first).
+NM_PER_UNIT = {"m": 1e9, "cm": 1e7, "mm": 1e6, "um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3,
+               "nm": 1.0, "nanometer": 1.0, "A": 0.1, "\u00c5": 0.1, "\u212b": 0.1, "angstrom": 0.1, "pm": 1e-3}
+# Units that mean "not calibrated" in the files' axes.
+NO_UNITS = {"", "[]", "<undefined>", "pixel", "pixels", "px", "none"}
+NM_PER_TIFF_RESOLUTION_UNIT = {tifffile.RESUNIT.INCH: 2.54e7, tifffile.RESUNIT.CENTIMETER: 1e7,
+                               tifffile.RESUNIT.MILLIMETER: 1e6, tifffile.RESUNIT.MICROMETER: 1e3}
+# Resolution tags giving pixels larger than this are the default dpi of image software (72 dpi is
+# 0.35 mm per pixel), not a microscope calibration.
+MAX_TIFF_RESOLUTION_PIXEL_NM = 1e4
+# An RGB file is grey when the channels agree in 99 % of the pixels (JPEG noise and a small
+# coloured annotation allowed); a colour image is refused rather than silently averaged.
+GREY_CHANNEL_TOLERANCE = 10 / 255
+SQUARE_PIXEL_TOLERANCE = 0.01
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files of a stack folder, sorted by name; hidden files are skipped."""
+    """Image files of a stack folder, sorted by name; hidden files are skipped.
+
+    A TIA .emi file only holds the metadata of its acquisition's .ser files (NAME_1.ser, ...);
+    when they are in the folder they are the images and the .emi is skipped.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: image folder does not exist")
@@ -25,9 +59,29 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
         p for p in folder.iterdir()
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
     )
+    ser_stems = {p.stem.rsplit("_", 1)[0] for p in files if p.suffix.lower() == ".ser"}
+    files = [p for p in files if not (p.suffix.lower() == ".emi" and p.stem in ser_stems)]
     if not files:
         raise ValueError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
     return files
+
+
+def stack_sources(folder: str | os.PathLike) -> dict[str, tuple[str, int]]:
+    """{image name: (file, frame)} of a stack folder.
+
+    A single-image file is named by its stem; frame k of a multi-frame file is `<stem>_f<kkk>`.
+    Names are the workflow's {image} wildcard, so they must be unique within the stack.
+    """
+    sources: dict[str, tuple[str, int]] = {}
+    for path in list_images(folder):
+        n = count_frames(path)
+        names = [path.stem] if n == 1 else [f"{path.stem}_f{k:03d}" for k in range(n)]
+        for frame, name in enumerate(names):
+            if name in sources:
+                raise ValueError(f"{folder}: {sources[name][0]} and {path} both give the image name {name}; "
+                                 "rename one")
+            sources[name] = (str(path), frame)
+    return sources
 
 
 def to_unit_range(data: np.ndarray) -> np.ndarray:
@@ -42,25 +96,198 @@ def to_unit_range(data: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(data, [0.1, 99.9])
     if hi <= lo:
         return np.zeros(data.shape, np.float32)
-    return np.clip((data - lo) / (hi - lo), 0.0, 1.0)
+    return np.clip((data - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read one grey EM image as float32 [0, 1]; RGB exports are averaged to grey."""
-    path = Path(path)
+class ImageFileError(ValueError):
+    """An image file that cannot be read, or holds no usable grey image; the message names the file."""
+
+
+@contextmanager
+def _reading(path: Path):
+    """Around every reader: any failure names the file (the libraries' messages often do not)."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ImageFileError(f"{path}: unsupported image format {path.suffix!r}; "
+                             f"supported: {', '.join(IMAGE_SUFFIXES)}")
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            data = tifffile.imread(path)
+        yield
+    except ImageFileError:
+        raise
+    except Exception as err:  # the readers raise many kinds
+        raise ImageFileError(f"{path}: cannot read image ({type(err).__name__}: {err})") from err
+
+
+def count_frames(path: str | os.PathLike) -> int:
+    """How many 2-D images the file holds (reads the header only)."""
+    path = Path(path)
+    with _reading(path):
+        suffix = path.suffix.lower()
+        if suffix in TIFF_SUFFIXES:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                return prod(n for n, ax in zip(series.shape, series.axes) if ax not in "YXS")
+        if suffix in RSCIIO_PLUGINS:
+            return prod(_em_signal(path)["data"].shape[:-2])
+        return 1
+
+
+def read_image(path: str | os.PathLike, frame: int = 0, crop: dict[str, int] | None = None) -> np.ndarray:
+    """One grey EM image (frame `frame` of a multi-frame file) as float32 [0, 1].
+
+    crop is cut off before the contrast is set, so a burned-in data bar neither sets the
+    percentiles of 16-bit data nor makes an image with a coloured label look like a colour image.
+    """
+    path = Path(path)
+    with _reading(path):
+        suffix = path.suffix.lower()
+        if suffix in TIFF_SUFFIXES:
+            with tifffile.TiffFile(path) as tif:
+                data = tif.series[0].asarray()
+                image_ndim = 3 if tif.series[0].axes.endswith("S") else 2  # RGB samples belong to the image
+            data = data.reshape(-1, *data.shape[-image_ndim:])
+        elif suffix in RSCIIO_PLUGINS:
+            data = _em_signal(path)["data"]
+            data = data.reshape(-1, *data.shape[-2:])
         else:
-            data = iio.imread(path)
-    except Exception as err:  # imageio and tifffile raise many kinds; name the file for the user
-        raise ValueError(f"{path}: cannot read image ({err})") from err
-    data = np.asarray(data)
+            data = np.asarray(iio.imread(path))[None]
+        if not 0 <= frame < len(data):
+            raise ImageFileError(f"{path}: no frame {frame} (the file holds {len(data)})")
+        data = np.asarray(data[frame])
+    if crop:
+        data = crop_image(data, crop, path)
+    return to_unit_range(_grey(data, path))
+
+
+def _grey(data: np.ndarray, path: Path) -> np.ndarray:
+    """A 2-D grey image from grey or equal-channel RGB(A) data; colour images are refused."""
     if data.ndim == 3 and data.shape[-1] in (3, 4):
-        data = data[..., :3].mean(axis=-1).astype(data.dtype)
+        rgb = data[..., :3].astype(np.float32)
+        spread = rgb.max(axis=-1) - rgb.min(axis=-1)
+        full_scale = 255.0 if data.dtype == np.uint8 else max(float(np.ptp(rgb)), 1e-12)
+        if np.percentile(spread, 99) > GREY_CHANNEL_TOLERANCE * full_scale:
+            raise ImageFileError(f"{path}: a colour image; EM images are grey (convert it to grey first)")
+        data = rgb.mean(axis=-1).astype(data.dtype)
     if data.ndim != 2:
-        raise ValueError(f"{path}: expected a 2-D grey image, got shape {data.shape}")
-    return to_unit_range(data)
+        raise ImageFileError(f"{path}: expected a 2-D grey image, got shape {data.shape}")
+    return data
+
+
+def read_pixel_size_nm(path: str | os.PathLike) -> float | None:
+    """Pixel size in nm from the file's metadata, or None when the file carries no calibration.
+
+    PNG and JPEG carry none (set pixel_size_nm in the config); non-square pixels are refused,
+    because diameters would then depend on the direction.
+    """
+    path = Path(path)
+    with _reading(path):
+        suffix = path.suffix.lower()
+        if suffix in TIFF_SUFFIXES:
+            sizes = _tiff_pixel_size_nm(path)
+        elif suffix in RSCIIO_PLUGINS:
+            axes = _em_signal(path)["axes"][-2:]
+            sizes = _axes_pixel_size_nm(axes)
+        else:
+            sizes = None
+    if sizes is None:
+        return None
+    y, x = sizes
+    if abs(x - y) > SQUARE_PIXEL_TOLERANCE * max(x, y):
+        raise ImageFileError(f"{path}: pixels are not square ({x:.4g} x {y:.4g} nm); resample the image first")
+    return float(x)
+
+
+def nm_per_unit(unit: str) -> float | None:
+    """nm in one `unit` (m, um, µm, micron, nm, Å, A, pm ...); None for an unknown unit."""
+    unit = unit.strip().replace("\u00b5", "u").replace("\u03bc", "u").replace("\\u00B5", "u")
+    return NM_PER_UNIT.get(unit, NM_PER_UNIT.get(unit.lower()))
+
+
+def _axes_pixel_size_nm(axes: list[dict]) -> tuple[float, float] | None:
+    """(y, x) pixel size of RosettaSciIO image axes; None when the axes are uncalibrated."""
+    units = [str(ax.get("units") or "").strip() for ax in axes]
+    if all(u.lower() in NO_UNITS for u in units):
+        return None
+    factors = [nm_per_unit(u) for u in units]
+    if None in factors:
+        raise ImageFileError(f"image axes in units {units}: not a real-space image with a length calibration")
+    return tuple(float(ax["scale"]) * f for ax, f in zip(axes, factors))
+
+
+def _em_signal(path: Path) -> dict:
+    """The first image signal of an EM file (RosettaSciIO dictionary, data lazy).
+
+    Files may hold several signals (a Velox EMD with HAADF, DF and EDS maps; an .emi with several
+    .ser): the first whose last two axes are uncalibrated or lengths is the image; spectra and
+    diffraction patterns (eV, 1/nm) are skipped.
+    """
+    plugin = importlib.import_module(f"rsciio.{RSCIIO_PLUGINS[path.suffix.lower()]}")
+    for signal in plugin.file_reader(str(path), lazy=True):
+        if len(signal["data"].shape) < 2:
+            continue
+        try:
+            _axes_pixel_size_nm(signal["axes"][-2:])
+        except ImageFileError:
+            continue
+        return signal
+    raise ImageFileError(f"{path}: holds no 2-D real-space image")
+
+
+def _tiff_pixel_size_nm(path: Path) -> tuple[float, float] | None:
+    """(y, x) pixel size from OME, ImageJ, FEI/Thermo SEM metadata or resolution tags, in that order."""
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+        if tif.is_ome:
+            pixels = next(e for e in ET.fromstring(tif.ome_metadata).iter() if e.tag.endswith("}Pixels"))
+            if "PhysicalSizeX" in pixels.attrib:
+                sizes = [(float(pixels.attrib[f"PhysicalSize{a}"]), pixels.attrib.get(f"PhysicalSize{a}Unit", "µm"))
+                         for a in "YX"]
+                return tuple(size * _known_unit(unit, path) for size, unit in sizes)
+        resolution = [page.tags.valueof(name) for name in ("YResolution", "XResolution")]
+        if tif.is_imagej and tif.imagej_metadata.get("unit") and None not in resolution:
+            factor = _known_unit(tif.imagej_metadata["unit"], path)
+            return tuple(factor * den / num for num, den in resolution)
+        if tif.is_fei:
+            scan = tif.fei_metadata.get("Scan", {}) or tif.fei_metadata.get("EScan", {})
+            if scan.get("PixelWidth"):
+                return float(scan["PixelHeight"]) * 1e9, float(scan["PixelWidth"]) * 1e9
+        unit = page.tags.valueof("ResolutionUnit")
+        if unit in NM_PER_TIFF_RESOLUTION_UNIT and None not in resolution:
+            sizes = tuple(NM_PER_TIFF_RESOLUTION_UNIT[unit] * den / num for num, den in resolution)
+            if max(sizes) <= MAX_TIFF_RESOLUTION_PIXEL_NM:
+                return sizes
+    return None
+
+
+def _known_unit(unit: str, path: Path) -> float:
+    factor = nm_per_unit(unit)
+    if factor is None:
+        raise ImageFileError(f"{path}: unknown length unit {unit!r} in the calibration")
+    return factor
+
+
+def crop_image(data: np.ndarray, crop: dict[str, int], path: str | os.PathLike = "image") -> np.ndarray:
+    """Cut `crop` pixels off the {top, bottom, left, right} edges (burned-in data bars, labels)."""
+    top, bottom = crop.get("top", 0), crop.get("bottom", 0)
+    left, right = crop.get("left", 0), crop.get("right", 0)
+    h, w = data.shape[:2]
+    if top + bottom >= h or left + right >= w:
+        raise ValueError(f"{path}: crop {crop} leaves nothing of the {h} x {w} image")
+    return data[top:h - bottom, left:w - right]
+
+
+def import_image(path: str | os.PathLike, frame: int, crop: dict[str, int] | None,
+                 pixel_size_nm: float | None) -> tuple[np.ndarray, dict]:
+    """(the image as the workflow uses it, its calibration record).
+
+    pixel_size_nm from the config overrides the file's metadata (which is then not read, so that a
+    file with wrong or broken calibration can still be used); the record says where it came from.
+    """
+    image = read_image(path, frame, crop)
+    source = "config" if pixel_size_nm is not None else "file"
+    if pixel_size_nm is None:
+        pixel_size_nm = read_pixel_size_nm(path)
+    return image, {"source": str(path), "frame": frame, "crop": crop or {}, "shape": list(image.shape),
+                   "pixel_size_nm": pixel_size_nm, "pixel_size_from": source if pixel_size_nm is not None else None}
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

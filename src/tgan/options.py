@@ -91,6 +91,18 @@ class SegmentOptions:
     threshold: float = 0.5
 
 
+@dataclass
+class PSDOptions:
+    """How masks become particles: watershed splitting of touching particles, border handling, and the
+    smallest particle kept (diameter in px always; in nm too when the image is calibrated)."""
+
+    split_touching: bool = True
+    neck_depth_px: float = 1.0
+    exclude_border: bool = True
+    min_diameter_px: float = 3.0
+    min_diameter_nm: float = 0.0
+
+
 def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
     """Build an options object from a config section, refusing keys the stage does not know."""
     values = dict(values or {})

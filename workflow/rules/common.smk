@@ -3,6 +3,7 @@
 import copy
 import re
 import sys
+from functools import cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -12,7 +13,7 @@ from snakemake.exceptions import WorkflowError
 # so they need no install step inside --sdm conda environments or on cluster nodes.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from tgan.images import list_images  # noqa: E402
+from tgan.images import stack_sources as read_stack_sources  # noqa: E402
 
 STACKS = list(config["stacks"])
 if not STACKS:
@@ -40,15 +41,20 @@ def stack_settings(stack, section):
     return merged
 
 
+@cache
+def stack_sources(stack):
+    """{image name: (source file, frame)} of a stack's image folder; a file with several frames gives
+    several images (NAME_f000, NAME_f001, ...). Cached: the files' headers are read once per run."""
+    return read_stack_sources(config["stacks"][stack]["images"])
+
+
 def stack_images(stack):
-    """{image name (file stem): path} of a stack's image folder."""
-    files = list_images(config["stacks"][stack]["images"])
-    names = {}
-    for f in files:
-        if f.stem in names:
-            raise WorkflowError(f"stack {stack}: {names[f.stem]} and {f} have the same name; rename one")
-        names[f.stem] = str(f)
-    return names
+    """{image name: path} of the stack's images as the workflow uses them (rule import_image)."""
+    return {name: f"results/{stack}/images/{name}.png" for name in stack_sources(stack)}
+
+
+def stack_calibrations(stack):
+    return [f"results/{stack}/images/{name}.json" for name in stack_sources(stack)]
 
 
 def check_stacks():
@@ -60,17 +66,26 @@ def check_stacks():
             if source not in STACKS or source == stack:
                 raise WorkflowError(f"stack {stack}: rough_masks.from_stack must name another configured stack, "
                                     f"got {source!r}")
-        stack_images(stack)
+        stack_sources(stack)
 
 
 check_stacks()
 
 
-def image_path(wildcards):
-    images = stack_images(wildcards.stack)
-    if wildcards.image not in images:
+def image_source(wildcards):
+    """(file, frame) that the stack's image {image} comes from."""
+    sources = stack_sources(wildcards.stack)
+    if wildcards.image not in sources:
         raise WorkflowError(f"stack {wildcards.stack}: no image named {wildcards.image}")
-    return images[wildcards.image]
+    return sources[wildcards.image]
+
+
+def image_file(wildcards):
+    return image_source(wildcards)[0]
+
+
+def image_frame(wildcards):
+    return image_source(wildcards)[1]
 
 
 def rough_masks_input(wildcards):
@@ -90,3 +105,14 @@ def rough_masks_gpu(wildcards):
 def segmentation_masks(wildcards):
     return expand("results/{stack}/segmentation/{image}.png", stack=wildcards.stack,
                   image=stack_images(wildcards.stack))
+
+
+def final_outputs():
+    """What `snakemake` makes by default, and what the report gathers: per stack the PSD tables and
+    histogram, the image stream, and one overlay per image."""
+    outputs = []
+    for stack in STACKS:
+        outputs += [f"results/{stack}/psd/summary.csv", f"results/{stack}/psd/histogram.png",
+                    f"results/{stack}/figures/image_stream.png"]
+        outputs += expand("results/{stack}/overlays/{image}.png", stack=stack, image=stack_images(stack))
+    return outputs

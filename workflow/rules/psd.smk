@@ -1,11 +1,18 @@
 rule psd:
-    """Particle-size distribution of the stack: per-particle table, summaries, histogram."""
+    """Particle-size distribution of the stack: per-particle table, summaries, histogram (nm when calibrated)."""
     input:
-        segmentation_masks,
+        masks=segmentation_masks,
+        images=lambda w: list(stack_images(w.stack).values()),
+        calibrations=lambda w: stack_calibrations(w.stack),
     output:
-        particles="results/{stack}/psd/particles.csv",
-        summary="results/{stack}/psd/summary.csv",
-        histogram="results/{stack}/psd/histogram.png",
+        particles=report("results/{stack}/psd/particles.csv", caption="../report/particles.rst",
+                         category="{stack}", subcategory="particle-size distribution"),
+        summary=report("results/{stack}/psd/summary.csv", caption="../report/summary.rst",
+                       category="{stack}", subcategory="particle-size distribution"),
+        histogram=report("results/{stack}/psd/histogram.png", caption="../report/histogram.rst",
+                         category="{stack}", subcategory="particle-size distribution"),
+    params:
+        settings=lambda w: stack_settings(w.stack, "psd"),
     log:
         "logs/{stack}/psd.log",
     benchmark:

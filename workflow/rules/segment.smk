@@ -1,7 +1,7 @@
 rule segment:
     """Step 8b: segment one real image of the stack with its NPsSegNet (tiled, any size)."""
     input:
-        image=image_path,
+        image="results/{stack}/images/{image}.png",
         model="results/{stack}/npssegnet/model.pt",
     output:
         "results/{stack}/segmentation/{image}.png",

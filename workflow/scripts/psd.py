@@ -1,19 +1,27 @@
-"""psd: particles.csv, summary.csv and histogram.png of one stack from its segmentation masks."""
+"""psd: particles.csv, summary.csv and histogram.png of one stack from its segmentation masks and images."""
 
 from pathlib import Path
 
 import pandas as pd
 
 from tgan import job
-from tgan.images import read_mask
-from tgan.psd import histogram, measure, summarise
+from tgan.figures import histogram
+from tgan.options import PSDOptions, from_dict
+from tgan.psd import ALL_IMAGES, counted, measure_image, summarise
 
 job.start(snakemake)
-names = [Path(p).stem for p in snakemake.input]
-tables = [measure(read_mask(p), name) for p, name in zip(snakemake.input, names)]
+options = from_dict(PSDOptions, snakemake.params.settings)
+stack = snakemake.wildcards.stack
+tables, fields = [], {}
+for mask, image_path, calibration in zip(snakemake.input.masks, snakemake.input.images,
+                                         snakemake.input.calibrations):
+    image, _, table, record = measure_image(mask, image_path, calibration, options, stack)
+    tables.append(table)
+    fields[Path(image_path).stem] = (image.shape, record["pixel_size_nm"])
 particles = pd.concat(tables, ignore_index=True)
 particles.to_csv(snakemake.output.particles, index=False)
-summary = summarise(particles, names)
+summary = summarise(particles, fields, stack, options.exclude_border)
 summary.to_csv(snakemake.output.summary, index=False)
-histogram(particles, snakemake.output.histogram, snakemake.wildcards.stack)
+histogram(counted(particles, options.exclude_border), summary.set_index("image").loc[ALL_IMAGES],
+          snakemake.output.histogram, stack)
 print(summary.to_string(index=False))

@@ -1,0 +1,123 @@
+"""Figures people judge a run by: the PSD histogram, particle outlines on each image, the image stream.
+
+Matplotlib is imported inside the functions with the Agg backend, so the workflow needs no display.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from skimage.segmentation import find_boundaries
+
+from .images import read_image, read_mask
+
+# Outline colours (RGB): particles in the statistics, and those cut by the border (left out of them).
+COUNTED_COLOUR = (255, 221, 0)
+BORDER_COLOUR = (0, 170, 255)
+IMAGE_STREAM_COLUMNS = ["real image", "rough mask", "synthetic mask", "gen1", "gen2", "segmentation"]
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def histogram(particles: pd.DataFrame, summary: pd.Series, path: str | os.PathLike, title: str) -> None:
+    """Histogram of equivalent diameters with the fitted log-normal and the statistics printed on it.
+
+    particles: those in the statistics; summary: their row of summary.csv. In nm when every image is
+    calibrated, else in px.
+    """
+    plt = _pyplot()
+    unit = "nm" if np.isfinite(summary["diameter_nm_mean"]) else "px"
+    d = particles[f"diameter_{unit}"].to_numpy(float)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    if d.size:
+        counts, edges, _ = ax.hist(d, bins="auto", color="#4477aa", edgecolor="white", label="particles")
+        mu, sigma = summary[f"lognormal_mu_{unit}"], summary["lognormal_sigma"]
+        if np.isfinite(mu) and np.isfinite(sigma):
+            x = np.linspace(max(edges[0], 1e-9), edges[-1], 300)
+            pdf = stats.lognorm.pdf(x, sigma, 0, np.exp(mu)) * d.size * (edges[1] - edges[0])
+            ax.plot(x, pdf, color="#cc3311", lw=2, label=f"log-normal fit (μ {mu:.3f}, σ {sigma:.3f})")
+        ax.legend(loc="upper right")
+        text = "\n".join([
+            f"n = {int(summary['count'])} (border: {int(summary['border_count'])})",
+            f"mean = {summary[f'diameter_{unit}_mean']:.2f} ± {summary[f'diameter_{unit}_std']:.2f} {unit}",
+            f"D10 / D50 / D90 = {summary[f'diameter_{unit}_d10']:.2f} / {summary[f'diameter_{unit}_d50']:.2f}"
+            f" / {summary[f'diameter_{unit}_d90']:.2f} {unit}",
+            f"KS D = {summary['lognormal_ks']:.3f}, p = {summary['lognormal_p']:.2g}",
+        ])
+        ax.text(0.98, 0.70, text, transform=ax.transAxes, ha="right", va="top", fontsize=9,
+                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
+    ax.set_xlabel(f"equivalent circular diameter ({unit})")
+    ax.set_ylabel("particles")
+    ax.set_title(f"{title}: particle-size distribution" + ("" if unit == "nm" else " (uncalibrated)"))
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, border_ids: list[int]) -> np.ndarray:
+    """RGB uint8 image with every particle's outline drawn on the grey image, at the image's own pixels.
+
+    Each particle is outlined on its own, so the cuts of the watershed between touching particles
+    show; particles cut by the border get their own colour.
+    """
+    rgb = np.repeat((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=-1)
+    outline = find_boundaries(labels, mode="inner")
+    border = outline & np.isin(labels, border_ids)
+    rgb[outline & ~border] = COUNTED_COLOUR
+    rgb[border] = BORDER_COLOUR
+    return rgb
+
+
+def image_stream_examples(morphology: dict[str, str], rough_masks: str | os.PathLike,
+                          synthetic_masks: str | os.PathLike, gen1: str | os.PathLike, gen2: str | os.PathLike,
+                          segmentation: list[str], n: int = 3) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """The first n images of the morphology subset (the only ones with a rough mask), each with the
+    n-th virtual pair: (row label, {column name: image or mask})."""
+    segmentation_by_name = {Path(p).stem: p for p in segmentation}
+    synthetic = sorted(Path(synthetic_masks).glob("*.png"))
+    rows = []
+    for (name, image), pair in zip(sorted(morphology.items())[:n], synthetic):
+        panels = {"real image": read_image(image), "rough mask": read_mask(Path(rough_masks) / f"{name}.png"),
+                  "synthetic mask": read_mask(pair), "gen1": read_image(Path(gen1) / pair.name),
+                  "gen2": read_image(Path(gen2) / pair.name),
+                  "segmentation": read_mask(segmentation_by_name[name])}
+        rows.append((f"{name} / virtual {pair.stem}", panels))
+    return rows
+
+
+def image_stream(rows: list[tuple[str, dict[str, np.ndarray]]], path: str | os.PathLike, title: str) -> None:
+    """The method's image stream side by side, one example per row (the paper's Figure 2 b–f).
+
+    rows: (row label, {column name (IMAGE_STREAM_COLUMNS): image or mask}). The real image, its rough
+    mask and its segmentation belong together; the synthetic mask, gen1 and gen2 of a row are one
+    virtual pair.
+    """
+    plt = _pyplot()
+    n_cols = len(IMAGE_STREAM_COLUMNS)
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(2.4 * n_cols, 2.5 * len(rows) + 0.4), dpi=110,
+                             squeeze=False)
+    for i, (row_label, panels) in enumerate(rows):
+        for j, name in enumerate(IMAGE_STREAM_COLUMNS):
+            ax = axes[i, j]
+            ax.imshow(panels[name], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=10)
+            if j == 0:
+                ax.set_ylabel(row_label, fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,18 @@
+rule import_image:
+    """Step 0: one image of the stack as the other steps use it (one frame of a multi-frame file, data bar
+    cropped, 8-bit grey PNG) and its calibration (pixel size from the file's metadata or the config)."""
+    input:
+        image_file,
+    output:
+        image="results/{stack}/images/{image}.png",
+        calibration="results/{stack}/images/{image}.json",
+    params:
+        frame=image_frame,
+        crop=lambda w: config["stacks"][w.stack].get("crop", {}),
+        pixel_size_nm=lambda w: config["stacks"][w.stack].get("pixel_size_nm"),
+    log:
+        "logs/{stack}/import_image/{image}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/import_image.py"
