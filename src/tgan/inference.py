@@ -1,7 +1,9 @@
 """Tiled inference: apply a fully convolutional network to an image of any size.
 
 Large micrographs (2048² and more) do not fit through a UNet++ at once on a laptop, and the
-networks need sides divisible by 32. The image is reflect-padded and cut into overlapping tiles;
+networks need sides divisible by 32. The image is reflect-padded (also by a margin on every side,
+so that the zero padding of the convolutions does not draw a frame along the image border) and cut
+into overlapping tiles;
 each output pixel is taken from the tile in which it lies farthest from an inner tile edge, where
 a network's border effects live, so tile seams do not show in the output.
 """
@@ -39,6 +41,9 @@ def _starts(length: int, tile: int, stride: int) -> list[int]:
 def tiled_apply(net: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray, device: torch.device,
                 tile: int = 512, overlap: int = 64) -> np.ndarray:
     """Run `net` (B,1,h,w -> B,1,h,w) over a 2-D float image in overlapping tiles; return H x W."""
+    height, width = image.shape
+    margin = max(min(overlap // 2, height - 1, width - 1), 0)
+    image = np.pad(image, margin, mode="reflect")
     h, w = image.shape
     tile = _ceil_to(max(tile, MULTIPLE), MULTIPLE)
     side_h = _ceil_to(h, MULTIPLE) if h <= tile else h
@@ -56,4 +61,4 @@ def tiled_apply(net: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray, 
             take = score > best[y:y + th, x:x + tw]
             out[y:y + th, x:x + tw][take] = result[take]
             best[y:y + th, x:x + tw][take] = score[take]
-    return out[:h, :w]
+    return out[margin:margin + height, margin:margin + width]
