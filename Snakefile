@@ -20,6 +20,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/validate_inputs.smk"
 include: "workflow/rules/import_image.smk"
 include: "workflow/rules/split_subsets.smk"
 include: "workflow/rules/rough_masks.smk"

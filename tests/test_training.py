@@ -4,7 +4,10 @@ import pytest
 import torch
 
 from tgan.options import NPsSegNetOptions, Pix2PixOptions, from_dict
-from tgan.training import ImagePool, linear_decay, load_checkpoint, pick_device, resume_state, save_checkpoint
+from tgan.generate import load_generator
+from tgan.npssegnet import load_model
+from tgan.training import (ImagePool, linear_decay, load_checkpoint, pick_device, resume_state, run_epochs,
+                           save_checkpoint)
 
 
 def test_linear_decay_schedule():
@@ -33,20 +36,49 @@ def test_checkpoint_roundtrip_and_resume_key(tmp_path):
     assert torch.equal(load_checkpoint(path)["w"], torch.ones(3))
     assert resume_state(path, {"seed": 1}) is not None
     assert resume_state(path, {"seed": 2}) is None
-    assert not list(tmp_path.glob("*.tmp"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]  # no temporary file left
 
 
 class Exploit:
+    """Unpickling this calls open(marker, "w"): a stand-in for any code a crafted model file could run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
-        return (print, ("code ran",))
+        return (open, (self.marker, "w"))
 
 
-def test_malicious_pickle_is_refused(tmp_path):
-    path = tmp_path / "evil.pt"
-    with open(path, "wb") as f:
-        pickle.dump({"state_dict": Exploit()}, f)
-    with pytest.raises(ValueError, match="evil.pt"):
-        load_checkpoint(path)
+def write_exploit(path, marker, fmt):
+    state = {"kind": "npssegnet", "arch": {}, "state_dict": Exploit(marker)}
+    if fmt == "torch":
+        torch.save(state, path)  # the zip format of .pt files
+    else:
+        path.write_bytes(pickle.dumps(state))
+
+
+@pytest.mark.parametrize("fmt", ["torch", "pickle"])
+def test_malicious_model_file_is_refused_without_running_code(tmp_path, fmt):
+    marker = tmp_path / "code_ran"
+    pickle.loads(pickle.dumps(Exploit(marker)))  # the exploit is real: plain unpickling runs it
+    assert marker.exists()
+    marker.unlink()
+
+    path = tmp_path / "colleague.pt"
+    write_exploit(path, marker, fmt)
+    for load in (load_checkpoint, lambda p: load_model(p, torch.device("cpu")),
+                 lambda p: load_generator(p, torch.device("cpu"))):
+        with pytest.raises(ValueError, match=r"colleague.pt: not a safe tgan model file: .*\(Unsupported .*run code"):
+            load(path)
+    assert not marker.exists()
+
+
+def test_crafted_checkpoint_stops_training_instead_of_resuming(tmp_path):
+    marker = tmp_path / "code_ran"
+    write_exploit(tmp_path / "checkpoint.pt", marker, "torch")
+    with pytest.raises(ValueError, match="checkpoint.pt: not a safe tgan model file"):
+        run_epochs("test", tmp_path, {}, {}, 1, lambda epoch: {})
+    assert not marker.exists()
 
 
 def test_image_pool_returns_history_once_full():

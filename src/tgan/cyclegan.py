@@ -18,7 +18,8 @@ from torch import nn
 from . import networks
 from .data import CropSampler, to_gan
 from .options import CycleGANOptions, as_dict
-from .training import ImagePool, fingerprint, linear_decay, run_epochs, save_checkpoint, seed_everything
+from .training import (ImagePool, RandomStates, fingerprint, linear_decay, run_epochs, save_checkpoint,
+                       seed_everything)
 
 
 def build_generator(arch: dict) -> nn.Module:
@@ -90,8 +91,9 @@ def train_cyclegan(gen1: list[np.ndarray], real: list[np.ndarray], opts: CycleGA
         return {"loss_d": d, "loss_g_gan": g, "loss_cycle": cyc, "loss_identity": idt, "lr": lr}
 
     trained = {"g_ab": g_ab, "g_ba": g_ba, "d_a": d_a, "d_b": d_b, "opt_g": opt_g, "opt_d": opt_d,
-               "sched_g": sched_g, "sched_d": sched_d}
-    run_epochs("train_cyclegan", out_dir, key, trained, generator, opts.n_epochs + opts.n_epochs_decay, run_epoch)
+               "sched_g": sched_g, "sched_d": sched_d, "pool_a": pool_a, "pool_b": pool_b,
+               "rng": RandomStates(generator)}
+    run_epochs("train_cyclegan", out_dir, key, trained, opts.n_epochs + opts.n_epochs_decay, run_epoch)
     path = out_dir / "generator.pt"
     save_checkpoint(path, {"kind": "cyclegan", "arch": arch, "state_dict": g_ab.state_dict()})
     return path

@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 from skimage.segmentation import find_boundaries
 
+from .files import atomic
 from .images import read_image, read_mask
 
 # Outline colours (RGB): particles in the statistics, and those cut by the border (left out of them).
@@ -59,8 +60,8 @@ def histogram(particles: pd.DataFrame, summary: pd.Series, path: str | os.PathLi
     ax.set_ylabel("particles")
     ax.set_title(f"{title}: particle-size distribution" + ("" if unit == "nm" else " (uncalibrated)"))
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    with atomic(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
 
 
@@ -118,6 +119,6 @@ def image_stream(rows: list[tuple[str, dict[str, np.ndarray]]], path: str | os.P
                 ax.set_ylabel(row_label, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    with atomic(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)

@@ -24,6 +24,8 @@ import imageio.v3 as iio
 import numpy as np
 import tifffile
 
+from .files import atomic
+
 # RosettaSciIO plugin (module under rsciio) of each EM format.
 RSCIIO_PLUGINS = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd",
                   ".ser": "tia", ".emi": "tia"}
@@ -155,6 +157,10 @@ def read_image(path: str | os.PathLike, frame: int = 0, crop: dict[str, int] | N
         data = np.asarray(data[frame])
     if crop:
         data = crop_image(data, crop, path)
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        bad = int(data.size - np.isfinite(data).sum())
+        raise ImageFileError(f"{path}: {bad} of {data.size} pixels are NaN or infinite; replace them in the "
+                             "file, or cut them off with the stack's crop setting")
     return to_unit_range(_grey(data, path))
 
 
@@ -291,9 +297,9 @@ def import_image(path: str | os.PathLike, frame: int, crop: dict[str, int] | Non
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write a float [0, 1] image as 8-bit PNG."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    """Write a float [0, 1] image as 8-bit PNG (atomically: a killed job leaves no half file)."""
+    with atomic(path) as tmp:
+        iio.imwrite(tmp, (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
 
 
 def read_mask(path: str | os.PathLike) -> np.ndarray:
@@ -305,6 +311,6 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
-    """Write a binary mask as an 8-bit PNG with values 0 and 255 (visible in any viewer)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, np.where(mask, 255, 0).astype(np.uint8))
+    """Write a binary mask as an 8-bit PNG with values 0 and 255 (visible in any viewer), atomically."""
+    with atomic(path) as tmp:
+        iio.imwrite(tmp, np.where(mask, 255, 0).astype(np.uint8))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 
 import torch
 
@@ -15,9 +16,17 @@ def start(snakemake) -> torch.device:
     if snakemake.log:
         log = open(snakemake.log[0], "w", buffering=1)
         sys.stdout = sys.stderr = log
+        sys.excepthook = _report_error
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     set_threads(snakemake.threads)
     device = pick_device(getattr(snakemake.params, "device", "auto"))
     logging.info("rule %s, stack %s, device %s, %d thread(s)", snakemake.rule,
                  getattr(snakemake.wildcards, "stack", "-"), device, snakemake.threads)
     return device
+
+
+def _report_error(kind, error, trace) -> None:
+    """The traceback goes to the log; the message (which names the file and the reason) also goes to the
+    console, so that the user sees why the job failed without opening the log."""
+    traceback.print_exception(kind, error, trace)
+    print(f"{kind.__name__}: {error}", file=sys.__stderr__)

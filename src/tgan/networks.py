@@ -19,6 +19,8 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
+from .training import load_checkpoint
+
 
 def unetplusplus(encoder: str, in_channels: int, classes: int, decoder_channels, encoder_depth: int = 5,
                  activation: str | None = None) -> nn.Module:
@@ -157,5 +159,5 @@ def npssegnet(encoder: str = "resnet34", decoder_channels=(256, 128, 64, 32, 16)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: encoder weights file not found (set npssegnet.encoder_weights "
                                     "to a local state-dict file, or to null for a random encoder)")
-        model.encoder.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.encoder.load_state_dict(load_checkpoint(path))
     return model

@@ -8,6 +8,7 @@ StepLR(5, 0.9), batch 4, albumentations flips, ShiftScaleRotate and GaussNoise w
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import albumentations as A
@@ -21,22 +22,28 @@ from . import networks
 from .data import standardise
 from .inference import tiled_apply
 from .options import NPsSegNetOptions, SegmentOptions, as_dict
-from .training import fingerprint, load_checkpoint, run_epochs, save_checkpoint, seed_everything
+from .training import RandomStates, fingerprint, load_checkpoint, run_epochs, save_checkpoint, seed_everything
 
 ARCH_KEYS = ("encoder", "encoder_depth", "decoder_channels")
 
 
-def augmentation(opts: NPsSegNetOptions, seed: int) -> A.Compose:
-    """The paper's augmentation; GaussNoise at the old albumentations default (variance 10-50 of 255²)."""
+def augmentation(opts: NPsSegNetOptions, rngs: tuple[np.random.Generator, random.Random]) -> A.Compose:
+    """The paper's augmentation; GaussNoise at the old albumentations default (variance 10-50 of 255²).
+
+    Every transform draws from the two given generators (not from generators of its own), so that the
+    checkpoint can hold the augmentation's random state and a resumed run continues it.
+    """
     p = opts.augment_p
-    return A.Compose([
+    transform = A.Compose([
         A.PadIfNeeded(opts.crop_size, opts.crop_size, border_mode=cv2.BORDER_REFLECT_101),
         A.RandomCrop(opts.crop_size, opts.crop_size),
         A.HorizontalFlip(p=p),
         A.VerticalFlip(p=p),
         A.ShiftScaleRotate(border_mode=cv2.BORDER_REFLECT_101, p=p),
         A.GaussNoise(std_range=(0.012, 0.028), p=p),
-    ], seed=seed)
+    ])
+    transform.set_random_state(*rngs)
+    return transform
 
 
 def split_validation(n: int, fraction: float, generator: torch.Generator) -> tuple[list[int], list[int]]:
@@ -70,7 +77,8 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
     key = {"options": options, "seed": seed, "data": fingerprint(images + masks)}
     generator = seed_everything(seed)
     train_idx, val_idx = split_validation(len(images), opts.val_fraction, generator)
-    transform = augmentation(opts, seed)
+    augmentation_rngs = (np.random.default_rng(seed), random.Random(seed))
+    transform = augmentation(opts, augmentation_rngs)
     arch = {k: options[k] for k in ARCH_KEYS}
 
     net = networks.npssegnet(opts.encoder, opts.decoder_channels, opts.encoder_depth, opts.encoder_weights).to(device)
@@ -99,8 +107,9 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
         val_loss, val_iou = evaluate(net, images, masks, val_idx, opts.batch_size, device, focal, jaccard)
         return {"loss": total / max(batches, 1), "val_loss": val_loss, "val_iou": val_iou, "lr": lr}
 
-    trained = {"net": net, "optimiser": optimiser, "scheduler": scheduler}
-    run_epochs("train_npssegnet", out_dir, key, trained, generator, opts.epochs, run_epoch)
+    rngs = RandomStates(generator, augmentation_rngs[:1], augmentation_rngs[1:])
+    trained = {"net": net, "optimiser": optimiser, "scheduler": scheduler, "rng": rngs}
+    run_epochs("train_npssegnet", out_dir, key, trained, opts.epochs, run_epoch)
     path = out_dir / "model.pt"
     save_checkpoint(path, {"kind": "npssegnet", "arch": arch, "state_dict": net.state_dict()})
     return path

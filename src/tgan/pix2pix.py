@@ -16,7 +16,7 @@ from torch import nn
 from . import networks
 from .data import CropSampler, to_gan
 from .options import Pix2PixOptions, as_dict
-from .training import fingerprint, linear_decay, run_epochs, save_checkpoint, seed_everything
+from .training import RandomStates, fingerprint, linear_decay, run_epochs, save_checkpoint, seed_everything
 
 
 def build_generator(arch: dict) -> nn.Module:
@@ -72,8 +72,9 @@ def train_pix2pix(masks: list[np.ndarray], images: list[np.ndarray], opts: Pix2P
         d, g, l1_mean = sums / steps
         return {"loss_d": d, "loss_g_gan": g, "loss_g_l1": l1_mean, "lr": lr}
 
-    trained = {"net_g": net_g, "net_d": net_d, "opt_g": opt_g, "opt_d": opt_d, "sched_g": sched_g, "sched_d": sched_d}
-    run_epochs("train_pix2pix", out_dir, key, trained, generator, opts.n_epochs + opts.n_epochs_decay, run_epoch)
+    trained = {"net_g": net_g, "net_d": net_d, "opt_g": opt_g, "opt_d": opt_d, "sched_g": sched_g, "sched_d": sched_d,
+               "rng": RandomStates(generator)}
+    run_epochs("train_pix2pix", out_dir, key, trained, opts.n_epochs + opts.n_epochs_decay, run_epoch)
     path = out_dir / "generator.pt"
     save_checkpoint(path, {"kind": "pix2pix", "arch": arch, "state_dict": net_g.state_dict()})
     return path

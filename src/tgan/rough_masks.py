@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from . import classical, npssegnet
 from .options import SegmentOptions
+from .training import load_checkpoint
 
 METHODS = ("classical", "sam", "model")
 
@@ -35,7 +36,9 @@ def load_sam(checkpoint: str | os.PathLike | None, model_type: str, device: torc
             f"{problem}: rough_masks method 'sam' needs a local segment-anything checkpoint file for "
             f"model_type {model_type!r} (e.g. sam_vit_b_01ec64.pth). Download it once and set "
             "rough_masks.checkpoint to its path; nothing is downloaded at run time.")
-    return sam_model_registry[model_type](checkpoint=str(checkpoint)).to(device).eval()
+    sam = sam_model_registry[model_type]()
+    sam.load_state_dict(load_checkpoint(checkpoint))  # weights only: a crafted file cannot run code
+    return sam.to(device).eval()
 
 
 def sam_mask(image: np.ndarray, generator, polarity: str, max_area_fraction: float) -> np.ndarray:

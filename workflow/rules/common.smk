@@ -66,10 +66,23 @@ def check_stacks():
             if source not in STACKS or source == stack:
                 raise WorkflowError(f"stack {stack}: rough_masks.from_stack must name another configured stack, "
                                     f"got {source!r}")
-        stack_sources(stack)
+        try:
+            stack_sources(stack)
+        except (OSError, ValueError) as err:
+            raise WorkflowError(f"stacks.{stack}.images: {err}") from err
 
 
 check_stacks()
+
+
+def stack_files(wildcards):
+    """The files of the stack's folder that hold its images (a multi-frame file once)."""
+    return sorted({source for source, _ in stack_sources(wildcards.stack).values()})
+
+
+def training_crop(wildcards):
+    """The side of the training crops cut from the stack's real images: the smallest image side allowed."""
+    return max(stack_settings(wildcards.stack, section)["crop_size"] for section in ("pix2pix", "cyclegan"))
 
 
 def image_source(wildcards):

@@ -2,7 +2,9 @@ rule import_image:
     """Step 0: one image of the stack as the other steps use it (one frame of a multi-frame file, data bar
     cropped, 8-bit grey PNG) and its calibration (pixel size from the file's metadata or the config)."""
     input:
-        image_file,
+        source=image_file,
+        # a gate, not data: a new validation (images added to the folder) does not re-import the others
+        validated=ancient("results/{stack}/validated.json"),
     output:
         image="results/{stack}/images/{image}.png",
         calibration="results/{stack}/images/{image}.json",

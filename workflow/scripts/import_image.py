@@ -3,12 +3,12 @@
 import json
 
 from tgan import job
+from tgan.files import write_json
 from tgan.images import import_image, write_image
 
 job.start(snakemake)
-image, calibration = import_image(snakemake.input[0], snakemake.params.frame, snakemake.params.crop,
+image, calibration = import_image(snakemake.input.source, snakemake.params.frame, snakemake.params.crop,
                                   snakemake.params.pixel_size_nm)
 write_image(snakemake.output.image, image)
-with open(snakemake.output.calibration, "w") as f:
-    json.dump(calibration, f, indent=1)
+write_json(snakemake.output.calibration, calibration)
 print(json.dumps(calibration))

@@ -4,11 +4,13 @@ import imageio.v3 as iio
 
 from tgan import job
 from tgan.figures import overlay
+from tgan.files import atomic
 from tgan.options import PSDOptions, from_dict
 from tgan.psd import measure_image
 
 job.start(snakemake)
 image, labels, table, _ = measure_image(snakemake.input.mask, snakemake.input.image, snakemake.input.calibration,
                                         from_dict(PSDOptions, snakemake.params.settings), snakemake.wildcards.stack)
-iio.imwrite(snakemake.output[0], overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist()))
+with atomic(snakemake.output[0]) as tmp:
+    iio.imwrite(tmp, overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist()))
 print(f"{snakemake.wildcards.image}: {len(table)} particles, {int(table['touches_border'].sum())} cut by the border")

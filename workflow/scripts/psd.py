@@ -6,6 +6,7 @@ import pandas as pd
 
 from tgan import job
 from tgan.figures import histogram
+from tgan.files import atomic
 from tgan.options import PSDOptions, from_dict
 from tgan.psd import ALL_IMAGES, counted, measure_image, summarise
 
@@ -19,9 +20,11 @@ for mask, image_path, calibration in zip(snakemake.input.masks, snakemake.input.
     tables.append(table)
     fields[Path(image_path).stem] = (image.shape, record["pixel_size_nm"])
 particles = pd.concat(tables, ignore_index=True)
-particles.to_csv(snakemake.output.particles, index=False)
+with atomic(snakemake.output.particles) as tmp:
+    particles.to_csv(tmp, index=False)
 summary = summarise(particles, fields, stack, options.exclude_border)
-summary.to_csv(snakemake.output.summary, index=False)
+with atomic(snakemake.output.summary) as tmp:
+    summary.to_csv(tmp, index=False)
 histogram(counted(particles, options.exclude_border), summary.set_index("image").loc[ALL_IMAGES],
           snakemake.output.histogram, stack)
 print(summary.to_string(index=False))

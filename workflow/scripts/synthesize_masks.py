@@ -7,13 +7,14 @@ import numpy as np
 from tqdm import tqdm
 
 from tgan import job
+from tgan.files import write_json
 from tgan.images import read_mask, write_mask
 from tgan.synthetic_masks import measure_particles, synthesize_mask
 
 job.start(snakemake)
 rough = sorted(Path(snakemake.input.rough_masks).glob("*.png"))
 stats = measure_particles([read_mask(p) for p in rough])
-Path(snakemake.output.statistics).write_text(json.dumps(stats.to_dict(), indent=1))
+write_json(snakemake.output.statistics, stats.to_dict())
 print(json.dumps(stats.summary(), indent=1))
 
 settings = snakemake.params.settings

@@ -1,0 +1,164 @@
+"""validate_inputs: one test per kind of bad input; each asserts the file, the reason, and what is accepted."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from tgan.images import read_image, stack_sources
+from tgan.validation import InputError, validate_stack
+
+CROP = 64
+
+
+def textured(shape=(96, 96), seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(20, 230, shape, dtype=np.uint8)
+
+
+def good_stack(folder, n=2):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        iio.imwrite(folder / f"good{i}.png", textured(seed=i))
+
+
+def validate(folder, **kwargs):
+    return validate_stack("s", folder, stack_sources(folder), min_side=CROP, **kwargs)
+
+
+def refused(folder, **kwargs) -> str:
+    with pytest.raises(InputError) as info:
+        validate(folder, **kwargs)
+    return str(info.value)
+
+
+def truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def test_good_stack_is_reported(tmp_path):
+    good_stack(tmp_path)
+    report = validate(tmp_path)
+    assert report["images"] == {f"good{i}": {"source": str(tmp_path / f"good{i}.png"), "frame": 0, "shape": [96, 96],
+                                             "pixel_size_nm": None} for i in range(2)}
+    assert report["skipped"] == [] and report["notes"] == []
+
+
+@pytest.mark.parametrize("name, write", [
+    ("cut.png", lambda p: iio.imwrite(p, textured())),
+    ("cut.jpg", lambda p: iio.imwrite(p, textured())),
+    ("cut.tif", lambda p: tifffile.imwrite(p, textured().astype(np.uint16) * 200)),
+    ("cut_zlib.tif", lambda p: tifffile.imwrite(p, textured().astype(np.uint16) * 200, compression="zlib")),
+])
+def test_truncated_file_is_refused(tmp_path, name, write):
+    good_stack(tmp_path)
+    write(tmp_path / name)
+    truncate(tmp_path / name)
+    message = refused(tmp_path)
+    assert f"{tmp_path / name}: cannot read image" in message
+    assert "1 of 3 images cannot be used" in message
+
+
+def test_file_that_is_not_an_image_is_refused(tmp_path):
+    good_stack(tmp_path)
+    (tmp_path / "notes.png").write_text("exposure 2 s, 300 kV\n")
+    assert f"{tmp_path / 'notes.png'}: cannot read image" in refused(tmp_path)
+
+
+def test_files_of_other_types_are_skipped_and_listed(tmp_path):
+    good_stack(tmp_path)
+    (tmp_path / "notes.txt").write_text("exposure 2 s")
+    (tmp_path / "Thumbs.db").write_bytes(b"\x00" * 16)
+    (tmp_path / ".DS_Store").write_bytes(b"\x00")
+    report = validate(tmp_path)
+    assert sorted(report["images"]) == ["good0", "good1"]
+    assert report["skipped"] == ["Thumbs.db", "notes.txt"]
+
+
+def test_image_smaller_than_the_training_crop_is_refused(tmp_path):
+    good_stack(tmp_path)
+    iio.imwrite(tmp_path / "thumb.png", textured((48, 80)))
+    message = refused(tmp_path)
+    assert f"{tmp_path / 'thumb.png'}: 48 x 80 pixels, smaller than the training crop of {CROP} px" in message
+    iio.imwrite(tmp_path / "thumb.png", textured((CROP, 80)))  # exactly the crop is enough
+    assert validate(tmp_path)["images"]["thumb"]["shape"] == [CROP, 80]
+
+
+def test_data_bar_crop_counts_for_the_size(tmp_path):
+    good_stack(tmp_path)
+    message = refused(tmp_path, crop={"bottom": 40})
+    assert f"{tmp_path / 'good0.png'}: 56 x 96 pixels, smaller than the training crop" in message
+    assert "2 of 2 images" in message  # every bad file in one message
+
+
+def test_constant_image_is_refused(tmp_path):
+    good_stack(tmp_path)
+    iio.imwrite(tmp_path / "blank.png", np.full((96, 96), 17, np.uint8))
+    tifffile.imwrite(tmp_path / "dark.tif", np.full((96, 96), 3.5, np.float32))
+    message = refused(tmp_path)
+    for name in ("blank.png", "dark.tif"):
+        assert f"{tmp_path / name}: a constant image" in message
+
+
+def test_constant_frame_of_a_multi_frame_file_names_the_frame(tmp_path):
+    good_stack(tmp_path)
+    frames = np.stack([textured(seed=5), np.zeros((96, 96), np.uint8)])
+    tifffile.imwrite(tmp_path / "series.tif", frames, photometric="minisblack")
+    message = refused(tmp_path)
+    assert f"{tmp_path / 'series.tif'} (frame 1): a constant image" in message
+    assert "(frame 0)" not in message
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_in_float_data_is_refused(tmp_path, bad):
+    good_stack(tmp_path)
+    data = textured().astype(np.float32)
+    data[:4] = bad
+    tifffile.imwrite(tmp_path / "drift_corrected.tif", data)
+    message = refused(tmp_path)
+    assert f"{tmp_path / 'drift_corrected.tif'}: 384 of 9216 pixels are NaN or infinite" in message
+    # the stack's crop setting can cut such a border off
+    report = validate(tmp_path, crop={"top": 4})
+    assert report["images"]["drift_corrected"]["shape"] == [92, 96]
+
+
+def test_float_and_16_bit_data_are_stretched(tmp_path):
+    base = textured().astype(np.float64)
+    tifffile.imwrite(tmp_path / "a16.tif", (base * 100 + 5000).astype(np.uint16))
+    tifffile.imwrite(tmp_path / "f32.tif", (base * 1e-3 - 0.2).astype(np.float32))
+    report = validate(tmp_path)
+    assert sorted(report["images"]) == ["a16", "f32"]
+    for name in ("a16.tif", "f32.tif"):
+        image = read_image(tmp_path / name)  # what import_image writes
+        assert image.min() == 0.0 and image.max() == 1.0
+        assert np.corrcoef(image.ravel(), base.ravel())[0, 1] > 0.99
+
+
+def test_grey_rgb_is_accepted_and_colour_refused(tmp_path):
+    good_stack(tmp_path)
+    grey = textured(seed=7)
+    iio.imwrite(tmp_path / "export.png", np.repeat(grey[..., None], 3, axis=-1))
+    assert validate(tmp_path)["images"]["export"]["shape"] == [96, 96]
+    iio.imwrite(tmp_path / "false_colour.png", np.stack([grey, textured(seed=8), grey], axis=-1))
+    assert f"{tmp_path / 'false_colour.png'}: a colour image" in refused(tmp_path)
+
+
+def test_mixed_sizes_and_calibrations_are_accepted_with_notes(tmp_path):
+    good_stack(tmp_path)
+    tifffile.imwrite(tmp_path / "wide.tif", textured((96, 200)), imagej=True, resolution=(2.0, 2.0),
+                     metadata={"unit": "nm"})
+    report = validate(tmp_path)
+    assert report["images"]["wide"]["shape"] == [96, 200] and report["images"]["wide"]["pixel_size_nm"] == 0.5
+    assert report["notes"][0].startswith("mixed image sizes 96 x 96, 96 x 200")
+    assert report["notes"][1].startswith("2 of 3 images have no pixel size (good0, good1)")
+
+
+def test_a_single_image_is_refused(tmp_path):
+    good_stack(tmp_path, n=1)
+    assert "holds 1 image; the method needs at least 2" in refused(tmp_path)
+
+
+def test_empty_folder_is_refused_by_name(tmp_path):
+    (tmp_path / "notes.txt").write_text("nothing yet")
+    with pytest.raises(ValueError, match=f"{tmp_path}: no images"):
+        stack_sources(tmp_path)

@@ -1,0 +1,19 @@
+rule validate_inputs:
+    """Step 0: read and check every image of the stack before anything else (corrupt, truncated, constant,
+    colour, NaN, smaller than the training crop); one message names every bad file and nothing is written."""
+    input:
+        stack_files,
+    output:
+        "results/{stack}/validated.json",
+    params:
+        folder=lambda w: config["stacks"][w.stack]["images"],
+        sources=lambda w: stack_sources(w.stack),
+        crop=lambda w: config["stacks"][w.stack].get("crop", {}),
+        pixel_size_nm=lambda w: config["stacks"][w.stack].get("pixel_size_nm"),
+        min_side=training_crop,
+    log:
+        "logs/{stack}/validate_inputs.log",
+    conda:
+        ENV
+    script:
+        "../scripts/validate_inputs.py"
