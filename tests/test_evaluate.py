@@ -197,3 +197,25 @@ def test_scores_against_instance_masks_of_a_perfect_prediction():
     s = score_method({"a": labels > 0}, {"a": labels}, {"a": (labels > 0).astype(float)}, "masks", PSDOptions())
     assert s["pixel_accuracy"] == 1.0 and s["mean_iou"] == 1.0 and s["object_f1"] == 1.0
     assert s["count_error_pct"] == 0.0 and s["wasserstein_px"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_epoch_size_sets_the_training_steps(tmp_path, monkeypatch):
+    """The supervised baseline draws as many crops per epoch as the virtual dataset has masks."""
+    import torch
+
+    from tgan import npssegnet
+    from tgan.options import NPsSegNetOptions
+
+    calls = []
+    batch = npssegnet._batch
+    monkeypatch.setattr(npssegnet, "_batch", lambda images, masks, indices, transform=None: (
+        calls.append(list(indices)) if transform is not None else None) or batch(images, masks, indices, transform))
+    image, labels = particle_image((64, 64), radii=(5,) * 4, seed=1)
+    opts = NPsSegNetOptions(encoder="resnet18", encoder_depth=3, decoder_channels=[16, 8, 8], epochs=1, batch_size=2,
+                            crop_size=32)
+    npssegnet.train_npssegnet([image] * 3, [labels > 0] * 3, opts, tmp_path / "a", torch.device("cpu"))
+    assert sum(map(len, calls)) == 2  # one validation image, each training image once
+    calls.clear()
+    npssegnet.train_npssegnet([image] * 3, [labels > 0] * 3, opts, tmp_path / "b", torch.device("cpu"), epoch_size=7)
+    drawn = [i for c in calls for i in c]
+    assert len(drawn) == 7 and len(set(drawn)) == 2  # the two training images, drawn 4 and 3 times
