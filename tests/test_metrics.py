@@ -161,3 +161,24 @@ def test_crop_features_tell_contrast_and_noise_apart():
 def test_inception_scores_need_a_local_weights_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.pth: Inception weights file not found"):
         metrics.inception_scores([np.zeros((8, 8))], [np.zeros((8, 8))], tmp_path / "missing.pth")
+
+
+def test_inception_scores_with_a_local_weights_file(tmp_path, monkeypatch):
+    """The FID/KID/IS path end to end, with a randomly initialised Inception saved as the local file
+    (the real weights cannot be downloaded here): identical sets have FID ~ 0, different ones do not."""
+    import torch
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    with monkeypatch.context() as patch:  # build the network without loading (downloading) weights
+        patch.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        patch.setattr("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", lambda *a, **k: {})
+        torch.manual_seed(0)
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    torch.save(net.state_dict(), tmp_path / "inception.pth")
+    rng = np.random.default_rng(0)
+    real = [rng.uniform(0.3, 0.5, (64, 64)) for _ in range(2)]
+    same = metrics.inception_scores(real, real, tmp_path / "inception.pth")
+    other = metrics.inception_scores([np.clip(r * 2, 0, 1) for r in real], real, tmp_path / "inception.pth")
+    assert set(same) == {"fid", "kid", "inception_score"}
+    assert abs(same["fid"]) < 1e-2 * max(other["fid"], 1e-9) and other["fid"] > 0
+    assert same["inception_score"] >= 1.0 - 1e-6
