@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test lint dry-run clean
+.PHONY: install demo test lint dry-run bench clean
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Evaluation of the method and its baselines on the real data in ../shared/data (see docs/benchmarks.md).
+bench: install
+	$(BIN)/python bench/evaluation.py --cores $(CORES)
 
 lint: install
 	$(BIN)/snakemake --lint --configfile config/demo.yaml

@@ -34,9 +34,11 @@ include: "workflow/rules/segment.smk"
 include: "workflow/rules/psd.smk"
 include: "workflow/rules/overlay.smk"
 include: "workflow/rules/image_stream.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
     input:
         final_outputs(),
+        evaluation_outputs(),
     default_target: True

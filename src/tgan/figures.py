@@ -122,3 +122,35 @@ def image_stream(rows: list[tuple[str, dict[str, np.ndarray]]], path: str | os.P
     with atomic(path) as tmp:
         fig.savefig(tmp)
     plt.close(fig)
+
+
+# Bar-chart panels of the evaluation: scores in [0, 1] (higher is better), and PSD errors in %.
+SCORE_METRICS = ["pixel_accuracy", "mean_iou", "iou_particles", "dice", "object_precision", "object_recall",
+                 "object_f1", "box_recall", "centroid_precision", "ks_statistic"]
+ERROR_METRICS = ["count_error_pct", "mean_diameter_error_pct"]
+
+
+def metrics_chart(table: pd.DataFrame, path: str | os.PathLike, title: str) -> None:
+    """Grouped bars of the methods' scores (metrics.csv): scores on the left, PSD errors on the right.
+    Metrics the ground truth does not give (pixel scores for YOLO boxes) are left out."""
+    plt = _pyplot()
+    wide = table.pivot(index="metric", columns="method", values="value")
+    methods = [m for m in table["method"].unique()]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), dpi=120, gridspec_kw={"width_ratios": [3, 1]})
+    for ax, names, label in ((axes[0], SCORE_METRICS, "score (KS: lower is better)"),
+                             (axes[1], ERROR_METRICS, "error % (prediction - truth)")):
+        names = [n for n in names if n in wide.index]
+        x = np.arange(len(names))
+        width = 0.8 / len(methods)
+        for i, method in enumerate(methods):
+            ax.bar(x + (i - (len(methods) - 1) / 2) * width, wide.loc[names, method].to_numpy(float), width,
+                   label=method)
+        ax.set_xticks(x, [n.replace("_", " ") for n in names], rotation=30, ha="right")
+        ax.set_ylabel(label)
+        ax.axhline(0, color="black", linewidth=0.6)
+    axes[0].set_ylim(0, 1.2)
+    axes[0].legend(fontsize=8, ncol=len(methods), loc="upper center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

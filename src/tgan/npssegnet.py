@@ -68,15 +68,22 @@ def _batch(images, masks, indices, transform=None) -> tuple[torch.Tensor, torch.
 
 
 def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPsSegNetOptions,
-                    out_dir: str | os.PathLike, device: torch.device, seed: int = 0) -> Path:
-    """Train on (image, mask) pairs; log loss and validation IoU per epoch; return the model path."""
+                    out_dir: str | os.PathLike, device: torch.device, seed: int = 0,
+                    epoch_size: int | None = None) -> Path:
+    """Train on (image, mask) pairs; log loss and validation IoU per epoch; return the model path.
+
+    epoch_size: random crops drawn per epoch (default: one per training image). A few large real
+    images (the supervised baseline) thus get as many training steps as a large virtual dataset.
+    """
     out_dir = Path(out_dir)
     options = as_dict(opts)
     images = [np.asarray(i, np.float32) for i in images]
     masks = [np.asarray(m, bool) for m in masks]
-    key = {"options": options, "seed": seed, "data": fingerprint(images + masks)}
+    key = {"options": options, "seed": seed, "data": fingerprint(images + masks), "epoch_size": epoch_size}
     generator = seed_everything(seed)
     train_idx, val_idx = split_validation(len(images), opts.val_fraction, generator)
+    size = epoch_size or len(train_idx)
+    pool = train_idx * -(-size // len(train_idx))  # each training image often enough to fill an epoch
     augmentation_rngs = (np.random.default_rng(seed), random.Random(seed))
     transform = augmentation(opts, augmentation_rngs)
     arch = {k: options[k] for k in ARCH_KEYS}
@@ -89,7 +96,7 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
 
     def run_epoch(epoch: int) -> dict[str, float]:
         net.train()
-        order = [train_idx[i] for i in torch.randperm(len(train_idx), generator=generator).tolist()]
+        order = [pool[i] for i in torch.randperm(len(pool), generator=generator).tolist()][:size]
         total, batches = 0.0, 0
         for start in range(0, len(order), opts.batch_size):
             x, y = _batch(images, masks, order[start:start + opts.batch_size], transform)

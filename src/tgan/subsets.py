@@ -26,3 +26,17 @@ def split_subsets(names: list[str], morphology_size: int, seed: int = 0) -> dict
     morphology = sorted(ranked[:k])
     contrast = sorted(ranked[k:])
     return {"morphology": morphology, "contrast": contrast}
+
+
+def kfold(names: list[str], k: int, seed: int = 0) -> dict[str, int]:
+    """{name: fold} for k-fold cross-validation, folds 0..k-1 of (nearly) equal size.
+
+    Ranked by the same name hash as split_subsets, so a fold's members do not depend on the order
+    in which the files were listed.
+    """
+    if k < 2:
+        raise ValueError(f"k-fold cross-validation needs at least 2 folds, got {k}")
+    if len(names) < k:
+        raise ValueError(f"{k} folds need at least {k} images with ground truth, got {len(names)}")
+    ranked = sorted(names, key=lambda n: (_score(n, seed), n))
+    return {name: i % k for i, name in enumerate(ranked)}

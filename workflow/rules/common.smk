@@ -13,7 +13,9 @@ from snakemake.exceptions import WorkflowError
 # so they need no install step inside --sdm conda environments or on cluster nodes.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from tgan.ground_truth import ground_truth_files, ground_truth_kind  # noqa: E402
 from tgan.images import stack_sources as read_stack_sources  # noqa: E402
+from tgan.subsets import kfold  # noqa: E402
 
 STACKS = list(config["stacks"])
 if not STACKS:
@@ -129,3 +131,65 @@ def final_outputs():
                     f"results/{stack}/figures/image_stream.png"]
         outputs += expand("results/{stack}/overlays/{image}.png", stack=stack, image=stack_images(stack))
     return outputs
+
+
+# Evaluation (stacks with ground_truth, workflow/rules/evaluate.smk).
+
+EVALUATED_STACKS = [s for s in STACKS if "ground_truth" in config["stacks"][s]]
+
+
+@cache
+def ground_truth(stack):
+    """{image name: ground-truth file} of the stack's images that have one."""
+    return ground_truth_files(config["stacks"][stack]["ground_truth"], stack_sources(stack))
+
+
+def ground_truth_type(stack):
+    """'masks' or 'yolo'."""
+    return ground_truth_kind(config["stacks"][stack]["ground_truth"])[0]
+
+
+def supervised_folds(stack):
+    """{image name: fold} of the supervised baseline's k-fold cross-validation (mask ground truth only)."""
+    return kfold(list(ground_truth(stack)), config["evaluate"]["folds"], config["seed"])
+
+
+def check_ground_truth():
+    """Ground-truth errors (missing folder, no matching file, too few images for the folds) before any job."""
+    for stack in EVALUATED_STACKS:
+        try:
+            ground_truth(stack)
+            if ground_truth_type(stack) == "masks":
+                supervised_folds(stack)
+        except (OSError, ValueError) as err:
+            raise WorkflowError(f"stack {stack}: ground_truth: {err}")
+
+
+check_ground_truth()
+
+
+def evaluated_images(wildcards):
+    return [stack_images(wildcards.stack)[n] for n in ground_truth(wildcards.stack)]
+
+
+def training_names(wildcards):
+    """The images a supervised fold trains on: all with ground truth except the fold's own."""
+    return [n for n, fold in supervised_folds(wildcards.stack).items() if fold != int(wildcards.fold)]
+
+
+def baseline_models(wildcards):
+    stack = wildcards.stack
+    inputs = {"gen1_model": f"results/{stack}/evaluation/npssegnet_gen1/model.pt"}
+    if ground_truth_type(stack) == "masks":
+        inputs["supervised"] = expand("results/{stack}/evaluation/supervised/fold{fold}/model.pt", stack=stack,
+                                      fold=range(config["evaluate"]["folds"]))
+    rough = stack_settings(stack, "rough_masks")
+    if rough["method"] == "model":
+        inputs["rough_model"] = f"results/{rough['from_stack']}/npssegnet/model.pt"
+    return inputs
+
+
+def evaluation_outputs():
+    """metrics.csv, metrics.png and image_quality.csv of every stack with ground truth."""
+    return expand("results/{stack}/evaluation/{name}", stack=EVALUATED_STACKS,
+                  name=["metrics.csv", "metrics.png", "image_quality.csv"])

@@ -1,7 +1,7 @@
 rule train_npssegnet:
     """Step 8a: NPsSegNet (UNet++) trained on the virtual dataset (gen2, synthetic masks)."""
     input:
-        gen2="results/{stack}/gen2",
+        images="results/{stack}/gen2",
         masks="results/{stack}/synthetic_masks",
     output:
         model="results/{stack}/npssegnet/model.pt",

@@ -1,0 +1,91 @@
+"""Evaluation benchmark on real data: methods (a)-(e) on subsets of the two data sets in ../shared/data.
+
+    python bench/evaluation.py [--cores 2]          (or: make bench; run it under the CPU lock)
+
+Links the chosen images into results/bench_data/, runs the workflow with config/bench.yaml up to
+the evaluation of both stacks, and writes results/bench/benchmarks.md: one table per stack
+(metrics as rows, methods as columns), the generated-image quality, the command, machine and wall
+time. The data sets are not part of the project: without ../shared/data the script says so and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+SUBSETS = {
+    "stem_catalysts": (DATA / "stem_catalysts_yolo" / "images",
+                       ["Cu1.jpg", "Cu3.jpg", "Cu4.jpg", "Pd1.jpg", "Pd3.jpg", "Pt2.jpg", "Pt4.jpg", "Ru1.jpg",
+                        "Ru2.jpg", "Ru3.jpg"]),
+    "emps": (DATA / "emps_test" / "images",
+             [f"{n}.png" for n in ["516b2f0aa8", "53025d5189", "8136144eaf", "986f86c3b5", "a880175367",
+                                   "c1cccb3332", "cc87926397", "dbbbce5020", "e8e39c913a", "f28b702df5"]]),
+}
+TABLE_METRICS = ["pixel_accuracy", "iou_background", "iou_particles", "mean_iou", "dice", "object_precision",
+                 "object_recall", "object_f1", "box_recall", "centroid_precision", "count_true", "count_predicted",
+                 "count_error_pct", "mean_diameter_true_px", "mean_diameter_predicted_px", "mean_diameter_error_pct",
+                 "wasserstein_px", "ks_statistic"]
+
+
+def link_subsets() -> None:
+    for stack, (folder, names) in SUBSETS.items():
+        out = ROOT / "results" / "bench_data" / stack
+        out.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if not (out / name).exists():
+                (out / name).symlink_to(folder / name)
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join([frame.index.name or "", *map(str, frame.columns)]) + " |",
+             "|" + "---|" * (len(frame.columns) + 1)]
+    for index, row in frame.iterrows():
+        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join([str(index), *cells]) + " |")
+    return "\n".join(lines)
+
+
+def report(command: str, wall_s: float) -> str:
+    parts = [f"Command: `{command}`  ",
+             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+             f"{platform.system()} {platform.release()}, Python {platform.python_version()}  ",
+             f"Wall time: {wall_s / 60:.1f} min (both stacks, from scratch)", ""]
+    for stack in SUBSETS:
+        folder = ROOT / "results" / stack / "evaluation"
+        table = pd.read_csv(folder / "metrics.csv")
+        wide = table.pivot(index="metric", columns="method", values="value")
+        wide = wide.loc[[m for m in TABLE_METRICS if m in wide.index], list(table["method"].unique())]
+        quality = pd.read_csv(folder / "image_quality.csv").pivot(index="metric", columns="generation", values="value")
+        parts += [f"### {stack}", "", markdown(wide), "", "Generated images:", "", markdown(quality), ""]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores", type=int, default=2)
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"{DATA}: the shared data sets are not here; the evaluation benchmark needs them")
+    link_subsets()
+    targets = [f"results/{s}/evaluation/{f}" for s in SUBSETS for f in ("metrics.csv", "image_quality.csv")]
+    cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", str(args.cores), "--configfile", "config/bench.yaml"]
+    start = time.time()
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    wall = time.time() - start
+    out = ROOT / "results" / "bench" / "benchmarks.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report(f"flock /tmp/cpu.lock python bench/evaluation.py --cores {args.cores}  (= make bench)", wall))
+    print(out.read_text())
+
+
+if __name__ == "__main__":
+    main()

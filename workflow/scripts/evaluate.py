@@ -1,0 +1,40 @@
+"""evaluate: every method's masks against the stack's ground truth -> metrics.csv and metrics.png."""
+
+from pathlib import Path
+
+from tgan import job
+from tgan.evaluation import score_method, metrics_table
+from tgan.figures import metrics_chart
+from tgan.ground_truth import read_boxes, read_instances
+from tgan.images import read_image, read_mask
+from tgan.options import PSDOptions, from_dict
+
+job.start(snakemake)
+params = snakemake.params
+names = params.names
+images = {n: read_image(p) for n, p in zip(names, snakemake.input.images)}
+if params.kind == "masks":
+    truth = {n: read_instances(p, params.crop) for n, p in zip(names, snakemake.input.ground_truth)}
+else:
+    truth = {n: read_boxes(p, images[n].shape, params.crop) for n, p in zip(names, snakemake.input.ground_truth)}
+for name, gt in truth.items():
+    if params.kind == "masks" and gt.shape != images[name].shape:
+        raise ValueError(f"{name}: ground truth {gt.shape} and image {images[name].shape} differ in size "
+                         "(is the stack's crop applied to a ground truth that was already cropped?)")
+
+folder = Path(snakemake.input.masks)
+# The rough masks of a classical stack are the classical segmenter's masks.
+rough = folder / "rough_masks" if (folder / "rough_masks").is_dir() else folder / "classical"
+sources = {"label_free": {n: p for n, p in zip(names, snakemake.input.segmentation)},
+           "rough_masks": {n: rough / f"{n}.png" for n in names},
+           "gen1_only": {n: folder / "gen1_only" / f"{n}.png" for n in names},
+           "classical": {n: folder / "classical" / f"{n}.png" for n in names}}
+if params.kind == "masks":
+    sources["supervised"] = {n: folder / "supervised" / f"{n}.png" for n in names}
+options = from_dict(PSDOptions, params.psd)
+scores = {method: score_method({n: read_mask(p) for n, p in files.items()}, truth, images, params.kind, options)
+          for method, files in sources.items()}
+table = metrics_table(scores)
+table.to_csv(snakemake.output.metrics, index=False)
+metrics_chart(table, snakemake.output.chart, f"{snakemake.wildcards.stack}: {len(names)} images, {params.kind} ground truth")
+print(table.pivot(index="metric", columns="method", values="value").to_string())

@@ -1,0 +1,56 @@
+"""image_quality: how close gen1 and gen2 come to the real images of the stack.
+
+Paired (SSIM, PSNR): pix2pix applied to each rough mask gives a gen1 image of that real image, and
+CycleGAN applied to it the gen2 image; both are compared with the real image. Sets (kernel MMD of
+crop features; FID, KID and Inception Score only with a local Inception weights file): the gen1
+and gen2 folders against all real images.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tgan import job, metrics
+from tgan.generate import load_generator, translate
+from tgan.images import read_image
+
+device = job.start(snakemake)
+params = snakemake.params
+tile, overlap = params.segment["tile"], params.segment["overlap"]
+pix2pix = load_generator(snakemake.input.pix2pix, device)
+cyclegan = load_generator(snakemake.input.cyclegan, device)
+morphology = json.loads(Path(snakemake.input.subsets).read_text())["morphology"]
+
+paired = {"gen1": [], "gen2": []}
+for name, path in morphology.items():
+    real = read_image(path)
+    gen1 = translate(pix2pix, read_image(Path(snakemake.input.rough_masks) / f"{name}.png"), device, tile, overlap)
+    gen2 = translate(cyclegan, gen1, device, tile, overlap)
+    paired["gen1"].append(metrics.ssim_psnr(gen1, real))
+    paired["gen2"].append(metrics.ssim_psnr(gen2, real))
+
+real_images = [read_image(p) for p in snakemake.input.images]
+rng = np.random.default_rng(params.seed)
+real_features = np.vstack([metrics.crop_features(i, rng) for i in real_images])
+rows = []
+for generation in ("gen1", "gen2"):
+    generated = [read_image(p) for p in sorted(Path(getattr(snakemake.input, generation)).glob("*.png"))]
+    features = np.vstack([metrics.crop_features(i, rng) for i in generated])
+    ssim, psnr = np.mean(paired[generation], axis=0)
+    values = {"ssim": ssim, "psnr_db": psnr, "kernel_mmd": metrics.standardised_mmd(features, real_features)}
+    notes = {"ssim": f"paired: mean over {len(morphology)} morphology images from their rough masks",
+             "psnr_db": f"paired: mean over {len(morphology)} morphology images from their rough masks",
+             "kernel_mmd": f"{len(generated)} generated vs {len(real_images)} real images, crop features"}
+    if params.inception_weights:
+        values |= metrics.inception_scores(generated, real_images, params.inception_weights)
+        notes |= {k: "Inception: " + params.inception_weights for k in ("fid", "kid", "inception_score")}
+    else:
+        values |= {k: np.nan for k in ("fid", "kid", "inception_score")}
+        notes |= {k: "not computed: no evaluate.inception_weights file configured" for k in ("fid", "kid",
+                                                                                                 "inception_score")}
+    rows += [{"generation": generation, "metric": k, "value": v, "note": notes[k]} for k, v in values.items()]
+table = pd.DataFrame(rows)
+table.to_csv(snakemake.output[0], index=False)
+print(table.to_string(index=False))
