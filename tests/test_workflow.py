@@ -2,8 +2,6 @@
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -11,39 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
-import yaml
 from scipy import ndimage
 
 from synthetic import particle_image
 from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR
-from tgan.images import read_image, read_mask, write_image
+from tgan.images import read_image, read_mask
+from workflow_helpers import (N_IMAGES, N_PARTICLES, PER_IMAGE_RULES, ROOT, RULES, make_stack, snakemake,
+                              write_config)
 
-ROOT = Path(__file__).resolve().parents[1]
-RULES = ["validate_inputs", "import_image", "split_subsets", "rough_masks", "train_pix2pix", "synthesize_masks",
-         "generate_gen1", "train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd", "overlay",
-         "image_stream"]
-PER_IMAGE_RULES = ["import_image", "segment", "overlay"]
-N_IMAGES = 6
-N_PARTICLES = 14
 PIXEL_SIZE_NM = 0.4
 DATA_BAR_ROWS = 12
-
-
-def snakemake(workdir: Path, *args: str, configs=()) -> subprocess.CompletedProcess:
-    configfiles = [str(ROOT / "config" / "tiny.yaml"), *map(str, configs)]
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", *configfiles, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
-
-
-def make_stack(folder: Path, polarity: str, seed: int) -> dict[str, np.ndarray]:
-    """N_IMAGES synthetic images of N_PARTICLES discs each; returns the instance labels by name."""
-    labels = {}
-    for i in range(N_IMAGES):
-        image, lab = particle_image((192, 192), radii=(6,) * N_PARTICLES, seed=seed + i, polarity=polarity)
-        write_image(folder / f"img{i}.png", image)
-        labels[f"img{i}"] = lab
-    return labels
 
 
 def make_calibrated_stack(folder: Path, seed: int) -> dict[str, np.ndarray]:
@@ -58,11 +33,6 @@ def make_calibrated_stack(folder: Path, seed: int) -> dict[str, np.ndarray]:
                          resolution=(1e3 / PIXEL_SIZE_NM, 1e3 / PIXEL_SIZE_NM))
         labels[f"img{i}"] = lab
     return labels
-
-
-def write_config(path: Path, stacks: dict) -> Path:
-    path.write_text(yaml.safe_dump({"stacks": stacks}))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 
@@ -22,6 +23,8 @@ def start(snakemake) -> torch.device:
     device = pick_device(getattr(snakemake.params, "device", "auto"))
     logging.info("rule %s, stack %s, device %s, %d thread(s)", snakemake.rule,
                  getattr(snakemake.wildcards, "stack", "-"), device, snakemake.threads)
+    if "SLURM_JOB_ID" in os.environ:  # which cluster job wrote this log (sacct, seff, scontrol)
+        logging.info("SLURM job %s on %s", os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME", "?"))
     return device
 
 

@@ -59,15 +59,29 @@ def stack_calibrations(stack):
     return [f"results/{stack}/images/{name}.json" for name in stack_sources(stack)]
 
 
+def model_stack(stack):
+    """The stack whose NPsSegNet segments `stack`: its own, or the one named by its `segment_with`."""
+    return config["stacks"][stack].get("segment_with", stack)
+
+
+def npssegnet_model(stack):
+    """The NPsSegNet that segments `stack`: input of segment, and of rough_masks with method model."""
+    return f"results/{model_stack(stack)}/npssegnet/model.pt"
+
+
 def check_stacks():
     """Errors in the stacks section that the schema cannot see, raised before any job starts."""
     for stack in STACKS:
+        source = config["stacks"][stack].get("segment_with")
+        if source is not None and (source not in STACKS or model_stack(source) != source):
+            raise WorkflowError(f"stack {stack}: segment_with must name another configured stack that trains its "
+                                f"own NPsSegNet (no segment_with of its own), got {source!r}")
         rough = stack_settings(stack, "rough_masks")
         if rough["method"] == "model":
             source = rough.get("from_stack")
-            if source not in STACKS or source == stack:
-                raise WorkflowError(f"stack {stack}: rough_masks.from_stack must name another configured stack, "
-                                    f"got {source!r}")
+            if source not in STACKS or model_stack(source) == stack:
+                raise WorkflowError(f"stack {stack}: rough_masks.from_stack must name another configured stack "
+                                    f"(not one segmented with this stack's model), got {source!r}")
         try:
             stack_sources(stack)
         except (OSError, ValueError) as err:
@@ -108,7 +122,7 @@ def rough_masks_input(wildcards):
               "images": list(stack_images(wildcards.stack).values())}
     rough = stack_settings(wildcards.stack, "rough_masks")
     if rough["method"] == "model":
-        inputs["model"] = f"results/{rough['from_stack']}/npssegnet/model.pt"
+        inputs["model"] = npssegnet_model(rough["from_stack"])
     return inputs
 
 
@@ -124,11 +138,13 @@ def segmentation_masks(wildcards):
 
 def final_outputs():
     """What `snakemake` makes by default, and what the report gathers: per stack the PSD tables and
-    histogram, the image stream, and one overlay per image."""
+    histogram, one overlay per image, and the image stream of the stacks that train their own model
+    (a stack with segment_with has no training chain to show)."""
     outputs = []
     for stack in STACKS:
-        outputs += [f"results/{stack}/psd/summary.csv", f"results/{stack}/psd/histogram.png",
-                    f"results/{stack}/figures/image_stream.png"]
+        outputs += [f"results/{stack}/psd/summary.csv", f"results/{stack}/psd/histogram.png"]
+        if model_stack(stack) == stack:
+            outputs.append(f"results/{stack}/figures/image_stream.png")
         outputs += expand("results/{stack}/overlays/{image}.png", stack=stack, image=stack_images(stack))
     return outputs
 

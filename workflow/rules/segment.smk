@@ -1,8 +1,9 @@
 rule segment:
-    """Step 8b: segment one real image of the stack with its NPsSegNet (tiled, any size)."""
+    """Step 8b: segment one real image of the stack with its NPsSegNet, or with the NPsSegNet of the stack
+    named by its segment_with (tiled, any size)."""
     input:
         image="results/{stack}/images/{image}.png",
-        model="results/{stack}/npssegnet/model.pt",
+        model=lambda w: npssegnet_model(w.stack),
     output:
         "results/{stack}/segmentation/{image}.png",
     params:
