@@ -45,11 +45,20 @@ def link_subsets() -> None:
                 (out / name).symlink_to(folder / name)
 
 
+def cell(value) -> str:
+    """A table cell: 3 significant digits, counts in full, NaN as 'n/a'."""
+    if not isinstance(value, float):
+        return str(value)
+    if value != value:
+        return "n/a"
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
 def markdown(frame: pd.DataFrame) -> str:
     lines = ["| " + " | ".join([frame.index.name or "", *map(str, frame.columns)]) + " |",
              "|" + "---|" * (len(frame.columns) + 1)]
     for index, row in frame.iterrows():
-        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
+        cells = [cell(v) for v in row]
         lines.append("| " + " | ".join([str(index), *cells]) + " |")
     return "\n".join(lines)
 
@@ -64,7 +73,9 @@ def report(command: str, wall_s: float) -> str:
         table = pd.read_csv(folder / "metrics.csv")
         wide = table.pivot(index="metric", columns="method", values="value")
         wide = wide.loc[[m for m in TABLE_METRICS if m in wide.index], list(table["method"].unique())]
-        quality = pd.read_csv(folder / "image_quality.csv").pivot(index="metric", columns="generation", values="value")
+        quality = pd.read_csv(folder / "image_quality.csv")
+        quality["value"] = [v if v == v else "not computed" for v in quality["value"]]
+        quality = quality.pivot(index="metric", columns="generation", values="value")
         parts += [f"### {stack}", "", markdown(wide), "", "Generated images:", "", markdown(quality), ""]
     return "\n".join(parts)
 
