@@ -9,7 +9,7 @@ import imageio.v3 as iio
 import yaml
 
 from synthetic import particle_image
-from test_workflow import snakemake
+from workflow_helpers import snakemake
 from tgan.evaluation import METHODS, cover_tiles, score_method
 from tgan.ground_truth import ground_truth_files, read_boxes, read_instances
 from tgan.images import write_image

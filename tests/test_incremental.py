@@ -1,19 +1,24 @@
-"""Reruns of only what is stale, and reuse of a trained model (segment_with).
+"""Reruns of only what is stale, reuse of a trained model (segment_with), and reproducibility.
 
 One complete run of two small stacks is shared by the module; the checks are dry runs (default
---rerun-triggers) whose exact job lists are compared with the expected ones. The runs that must
-really happen (an added image, a stack segmented with another stack's model) work on copies.
+--rerun-triggers) whose exact job lists are compared with the expected ones. Changes to the work
+dir (a new image, a stack segmented with another stack's model) are made on copies of it. A second
+run from scratch must give bit-identical results.
 """
 
+import hashlib
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from tgan.images import read_mask
-from workflow_helpers import N_PARTICLES, ROOT, chain_jobs, make_image, make_stack, planned_jobs, snakemake, \
-    write_config
+from tgan.training import load_checkpoint
+from workflow_helpers import ROOT, chain_jobs, make_image, make_stack, planned_jobs, snakemake, write_config
 
 FAST = ROOT / "tests" / "fast.yaml"
 IMAGES = ["img0", "img1"]
@@ -28,32 +33,37 @@ def done(tmp_path_factory):
     make_stack(work / "s2", "bright", seed=20, n_images=len(IMAGES))
     result = snakemake(work, "--cores", "2", configs=[FAST, write_config(work / "stacks.yaml", STACKS)])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    assert planned_jobs(result.stderr) == chain_jobs("s1", IMAGES) + chain_jobs("s2", IMAGES)
+    assert planned_jobs(result.stderr) == sorted(chain_jobs("s1", IMAGES) + chain_jobs("s2", IMAGES))
     return work
 
 
-def dry_run(work, stacks: dict, name: str = "changed.yaml") -> list[tuple[str, str, str]]:
-    result = snakemake(work, "-n", configs=[FAST, write_config(work / name, stacks)])
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return planned_jobs(result.stdout)
+def copy(done, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(done, work, symlinks=True)  # file times too: the copy is as up to date as the original
+    return work
 
 
-def run(work, stacks: dict) -> list[tuple[str, str, str]]:
-    result = snakemake(work, "--cores", "2", configs=[FAST, write_config(work / "changed.yaml", stacks)])
+def snakemake_with(work, stacks: dict, *args: str) -> str:
+    """Snakemake in `work` with these stacks; its output (a dry run's plan goes to stdout, a run's log to stderr)."""
+    result = snakemake(work, *args, configs=[FAST, write_config(work / "changed.yaml", stacks)])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return planned_jobs(result.stderr)
+    return result.stdout + result.stderr
+
+
+def job_inputs(output: str, rule: str) -> list[list[str]]:
+    """The input files of each job of `rule` in Snakemake's output."""
+    return [line.split(", ") for line in re.findall(rf"^(?:local)?rule {rule}:\n    input: (.*)$", output, re.MULTILINE)]
 
 
 def test_complete_run_leaves_nothing_to_do(done):
-    result = snakemake(done, "-n", configs=[FAST, write_config(done / "same.yaml", STACKS)])
-    assert result.returncode == 0 and planned_jobs(result.stdout) == []
-    assert "Nothing to be done" in result.stdout + result.stderr
+    output = snakemake_with(done, STACKS, "-n")
+    assert planned_jobs(output) == [] and "Nothing to be done" in output
 
 
 def test_new_stack_runs_only_its_own_chain(done, tmp_path):
     make_stack(tmp_path / "s3", "dark", seed=40, n_images=3)
     stacks = {**STACKS, "s3": {"images": str(tmp_path / "s3"), "polarity": "dark"}}
-    assert dry_run(done, stacks) == chain_jobs("s3", ["img0", "img1", "img2"])
+    assert planned_jobs(snakemake_with(done, stacks, "-n")) == chain_jobs("s3", ["img0", "img1", "img2"])
 
 
 @pytest.mark.parametrize("stack, setting, rerun", [
@@ -67,54 +77,44 @@ def test_new_stack_runs_only_its_own_chain(done, tmp_path):
     ("s2", {"psd": {"min_diameter_px": 4.0}}, ["psd", "overlay"]),
 ])
 def test_changed_setting_reruns_its_stage_and_downstream_for_that_stack_only(done, stack, setting, rerun):
-    stacks = {name: dict(entry) for name, entry in STACKS.items()}
-    stacks[stack].update(setting)
-    assert dry_run(done, stacks) == chain_jobs(stack, IMAGES, rerun)
+    stacks = {name: {**entry, **(setting if name == stack else {})} for name, entry in STACKS.items()}
+    assert planned_jobs(snakemake_with(done, stacks, "-n")) == chain_jobs(stack, IMAGES, rerun)
 
 
 def test_added_image_retrains_its_stack_and_is_counted(done, tmp_path):
     """A stack's model is trained on the stack as it is: a new image joins the subsets, so the stack's
-    chain reruns (only the new image is imported) and every image of it is segmented and measured again.
-    The other stack is left alone."""
-    work = tmp_path / "work"
-    shutil.copytree(done, work, symlinks=True)
-    labels = make_image(work / "s1" / "img2.png", seed=99)
-    expected = [job for job in chain_jobs("s1", IMAGES + ["img2"]) if job[0] != "import_image"]
-    expected = sorted(expected + [("import_image", "s1", "img2")])
-    assert dry_run(work, STACKS) == expected
-    assert run(work, STACKS) == expected
-
-    mask = read_mask(work / "results/s1/segmentation/img2.png")
-    assert mask.shape == labels.shape
-    particles = pd.read_csv(work / "results/s1/psd/particles.csv")
-    summary = pd.read_csv(work / "results/s1/psd/summary.csv").set_index("image")
-    counted = particles[~particles["touches_border"]].groupby("image").size()
-    assert sorted(counted.index) == IMAGES + ["img2"]
-    assert summary.loc["img2", "count"] == counted["img2"] == pytest.approx(N_PARTICLES, rel=0.5)
-    assert summary.loc["ALL", "count"] == counted.sum()
-    assert sorted(pd.read_csv(work / "results/s2/psd/summary.csv")["image"]) == sorted(IMAGES + ["ALL"])
+    whole chain reruns in one run (validation, import, training, segmentation of every image), and the
+    PSD counts the new image too. The other stack is left alone."""
+    work = copy(done, tmp_path)
+    make_image(work / "s1" / "img2.png", seed=99)
+    output = snakemake_with(work, STACKS, "-n")
+    assert planned_jobs(output) == chain_jobs("s1", IMAGES + ["img2"])
+    (psd_inputs,) = job_inputs(output, "psd")
+    assert sorted(p for p in psd_inputs if "/segmentation/" in p) == [
+        f"results/s1/segmentation/{name}.png" for name in IMAGES + ["img2"]]
 
 
 def test_segment_with_reuses_the_other_stacks_model(done, tmp_path):
-    """A new stack with segment_with: s1 is only imported, segmented with s1's NPsSegNet and measured:
-    an image it shares with s1 gets exactly s1's mask."""
-    work = tmp_path / "work"
-    shutil.copytree(done, work, symlinks=True)
+    """A new stack with segment_with: s1 trains nothing: it is imported, segmented with s1's NPsSegNet
+    and measured. An image it shares with s1 gets exactly s1's mask and particle count."""
+    work = copy(done, tmp_path)
     (work / "repeat").mkdir()
     shutil.copy(work / "s1" / "img0.png", work / "repeat" / "again.png")
     make_image(work / "repeat" / "new.png", seed=77)
     stacks = {**STACKS, "repeat": {"images": "repeat", "segment_with": "s1"}}
-    expected = chain_jobs("repeat", ["again", "new"], ["import_image", "segment", "psd", "overlay"])
-    assert dry_run(work, stacks) == expected
-    assert run(work, stacks) == expected
+    expected = chain_jobs("repeat", ["again", "new"], ["validate_inputs", "import_image", "segment", "psd", "overlay"])
+    plan = snakemake_with(work, stacks, "-n")
+    assert planned_jobs(plan) == expected
+    assert all("results/s1/npssegnet/model.pt" in inputs for inputs in job_inputs(plan, "segment"))
+    assert planned_jobs(snakemake_with(work, stacks, "--cores", "2")) == expected
 
-    assert np.array_equal(read_mask(work / "results/repeat/segmentation/again.png"),
-                          read_mask(work / "results/s1/segmentation/img0.png"))
-    assert not (work / "results/repeat/npssegnet").exists()
+    mask = read_mask(work / "results/repeat/segmentation/again.png")
+    assert np.array_equal(mask, read_mask(work / "results/s1/segmentation/img0.png"))
     summary = pd.read_csv(work / "results/repeat/psd/summary.csv").set_index("image")
     s1 = pd.read_csv(work / "results/s1/psd/summary.csv").set_index("image")
-    assert summary.loc["again", "count"] == s1.loc["img0", "count"]
     assert sorted(summary.index) == ["ALL", "again", "new"]
+    assert summary.loc["again", "count"] == s1.loc["img0", "count"]
+    assert not (work / "results/repeat/npssegnet").exists()
 
 
 def test_segment_with_names_a_stack_that_trains(tmp_path):
@@ -125,8 +125,39 @@ def test_segment_with_names_a_stack_that_trains(tmp_path):
           "c": {"images": "a"}}, "'b'"),
     ]:
         result = snakemake(tmp_path, "-n", configs=[write_config(tmp_path / "stacks.yaml", stacks)])
+        output = result.stdout + result.stderr
         assert result.returncode != 0
-        assert f"stack a: segment_with must name another configured stack that trains its own NPsSegNet" \
-               in result.stdout + result.stderr
-        assert f"got {wrong}" in result.stdout + result.stderr
+        assert "stack a: segment_with must name another configured stack that trains its own NPsSegNet" in output
+        assert f"got {wrong}" in output
 
+
+def digests(results: Path) -> dict[str, str]:
+    """sha256 of every file; model files by their tensors (torch.save stamps each file with a random id)."""
+    out = {}
+    for path in sorted(p for p in results.rglob("*") if p.is_file()):
+        data = repr(_flatten(load_checkpoint(path))).encode() if path.suffix == ".pt" else path.read_bytes()
+        out[str(path.relative_to(results))] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def _flatten(value):
+    """Nested state dicts as a list of (path, bytes) that repr() writes out in full."""
+    if isinstance(value, torch.Tensor):
+        return value.numpy().tobytes()
+    if isinstance(value, dict):
+        return [(k, _flatten(v)) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
+    if isinstance(value, (list, tuple)):
+        return [_flatten(v) for v in value]
+    return value
+
+
+def test_a_second_run_from_scratch_is_bit_identical(done, tmp_path):
+    """Same images, same config, fixed seed, CPU: every output file of the stack (masks, PSD tables,
+    figures, model weights) is the same, byte for byte."""
+    work = tmp_path / "again"
+    shutil.copytree(done / "s1", work / "s1")
+    snakemake_with(work, {"s1": STACKS["s1"]}, "--cores", "2")
+    first, second = digests(done / "results" / "s1"), digests(work / "results" / "s1")
+    assert "psd/particles.csv" in first and "npssegnet/model.pt" in first
+    assert sum(name.startswith("segmentation/") for name in first) == len(IMAGES)
+    assert first == second

@@ -1,30 +1,19 @@
-"""Bad inputs, config errors and reproducibility through Snakemake (the per-kind checks of bad inputs are
-unit tests in test_validation.py; the resume of a killed training is in test_resume.py)."""
+"""Bad inputs and config errors through Snakemake (the per-kind checks of bad inputs are
+unit tests in test_validation.py; the resume of a killed training is in test_resume.py, reproducibility
+in test_incremental.py)."""
 
-import hashlib
-from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
-import torch
 import yaml
 
-from test_workflow import make_stack, snakemake, write_config
-from tgan.training import load_checkpoint
+from workflow_helpers import make_stack, snakemake, write_config
 
-# Smaller than the tiny preset: one epoch per GAN, two NPsSegNet epochs, a handful of crops and masks.
-MINI = {
-    "split_subsets": {"morphology_size": 1},
-    "pix2pix": {"n_epochs": 1, "n_epochs_decay": 0, "crops_per_epoch": 8},
-    "synthesize_masks": {"count": 6, "size": 64},
-    "cyclegan": {"n_epochs": 1, "n_epochs_decay": 0, "crops_per_epoch": 8},
-    "npssegnet": {"epochs": 2},
-}
 
 
 def test_bad_files_stop_the_run_before_any_job_and_leave_nothing(tmp_path):
-    make_stack(tmp_path / "s", "bright", seed=0)
+    make_stack(tmp_path / "s", "bright", seed=0, n_images=6)
     data = (tmp_path / "s" / "img1.png").read_bytes()
     (tmp_path / "s" / "img1.png").write_bytes(data[:len(data) // 2])  # a transfer cut short
     iio.imwrite(tmp_path / "s" / "blank.png", np.zeros((192, 192), np.uint8))
@@ -64,40 +53,3 @@ def test_config_errors_name_the_key(tmp_path, settings, expected):
     assert result.returncode != 0
     for text in expected:
         assert text in result.stdout + result.stderr
-
-
-def digests(results: Path) -> dict[str, str]:
-    """sha256 of every file; model files by their tensors (torch.save stamps each file with a random id)."""
-    out = {}
-    for path in sorted(p for p in results.rglob("*") if p.is_file()):
-        data = repr(_flatten(load_checkpoint(path))).encode() if path.suffix == ".pt" else path.read_bytes()
-        out[str(path.relative_to(results))] = hashlib.sha256(data).hexdigest()
-    return out
-
-
-def _flatten(value):
-    """Nested state dicts as a list of (path, bytes) that repr() writes out in full."""
-    if isinstance(value, torch.Tensor):
-        return value.numpy().tobytes()
-    if isinstance(value, dict):
-        return [(k, _flatten(v)) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
-    if isinstance(value, (list, tuple)):
-        return [_flatten(v) for v in value]
-    return value
-
-
-def test_two_runs_with_the_same_seed_are_bit_identical(tmp_path):
-    make_stack(tmp_path / "s", "bright", seed=3)
-    runs = []
-    for name in ("first", "second"):
-        work = tmp_path / name
-        work.mkdir()
-        config = {"stacks": {"a": {"images": str(tmp_path / "s")}}, **MINI}
-        (work / "c.yaml").write_text(yaml.safe_dump(config))
-        result = snakemake(work, "--cores", "2", configs=[work / "c.yaml"])
-        assert result.returncode == 0, result.stderr[-3000:]
-        runs.append(digests(work / "results"))
-    first, second = runs
-    assert "a/psd/particles.csv" in first and "a/npssegnet/model.pt" in first
-    assert sum(name.startswith("a/segmentation/") for name in first) == 6
-    assert first == second

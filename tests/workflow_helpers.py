@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RULES = ["validate_inputs", "import_image", "split_subsets", "rough_masks", "train_pix2pix", "synthesize_masks",
          "generate_gen1", "train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd", "overlay", "image_stream"]
 PER_IMAGE_RULES = ["import_image", "segment", "overlay"]
-N_IMAGES = 6
+N_IMAGES = 4
 N_PARTICLES = 14
 
 

@@ -1,4 +1,5 @@
-"""What every workflow script does first: send output to the rule's log, set threads, pick the device."""
+"""What every workflow script does first: send output to the rule's log; for the rules that run a
+network, set torch's threads and pick the device."""
 
 from __future__ import annotations
 
@@ -7,24 +8,27 @@ import os
 import sys
 import traceback
 
-import torch
 
-from .training import pick_device, set_threads
-
-
-def start(snakemake) -> torch.device:
-    """Redirect stdout/stderr to the job's log file (progress bars included); return the device."""
+def start(snakemake):
+    """Redirect stdout/stderr to the job's log file (progress bars included). A rule that runs a
+    network passes params.device: set torch's threads and return the torch device. Other rules get
+    None and never import torch, which saves seconds on each of their many small jobs."""
     if snakemake.log:
         log = open(snakemake.log[0], "w", buffering=1)
         sys.stdout = sys.stderr = log
         sys.excepthook = _report_error
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    set_threads(snakemake.threads)
-    device = pick_device(getattr(snakemake.params, "device", "auto"))
-    logging.info("rule %s, stack %s, device %s, %d thread(s)", snakemake.rule,
-                 getattr(snakemake.wildcards, "stack", "-"), device, snakemake.threads)
+    stack = getattr(snakemake.wildcards, "stack", "-")
     if "SLURM_JOB_ID" in os.environ:  # which cluster job wrote this log (sacct, seff, scontrol)
         logging.info("SLURM job %s on %s", os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME", "?"))
+    if not hasattr(snakemake.params, "device"):
+        logging.info("rule %s, stack %s", snakemake.rule, stack)
+        return None
+    from .training import pick_device, set_threads
+
+    set_threads(snakemake.threads)
+    device = pick_device(snakemake.params.device)
+    logging.info("rule %s, stack %s, device %s, %d thread(s)", snakemake.rule, stack, device, snakemake.threads)
     return device
 
 

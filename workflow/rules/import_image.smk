@@ -3,8 +3,9 @@ rule import_image:
     cropped, 8-bit grey PNG) and its calibration (pixel size from the file's metadata or the config)."""
     input:
         source=image_file,
-        # a gate, not data: a new validation (images added to the folder) does not re-import the others
-        validated=ancient("results/{stack}/validated.json"),
+        # every image waits for the stack's validation. Not ancient(): with it, a run after an image was
+        # added stopped once validate_inputs had run (Snakemake 9.27), and a second run was needed
+        validated="results/{stack}/validated.json",
     output:
         image="results/{stack}/images/{image}.png",
         calibration="results/{stack}/images/{image}.json",
