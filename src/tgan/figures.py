@@ -135,7 +135,7 @@ def metrics_chart(table: pd.DataFrame, path: str | os.PathLike, title: str) -> N
     Metrics the ground truth does not give (pixel scores for YOLO boxes) are left out."""
     plt = _pyplot()
     wide = table.pivot(index="metric", columns="method", values="value")
-    methods = [m for m in table["method"].unique()]
+    methods = list(table["method"].unique())
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), dpi=120, gridspec_kw={"width_ratios": [3, 1]})
     for ax, names, label in ((axes[0], SCORE_METRICS, "score (KS: lower is better)"),
                              (axes[1], ERROR_METRICS, "error % (prediction - truth)")):
@@ -152,5 +152,6 @@ def metrics_chart(table: pd.DataFrame, path: str | os.PathLike, title: str) -> N
     axes[0].legend(fontsize=8, ncol=len(methods), loc="upper center")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)

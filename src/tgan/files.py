@@ -34,3 +34,9 @@ def atomic(path: str | os.PathLike) -> Iterator[Path]:
 def write_json(path: str | os.PathLike, data: Any) -> None:
     with atomic(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1))
+
+
+def write_csv(path: str | os.PathLike, table) -> None:
+    """A pandas table as CSV, without its index."""
+    with atomic(path) as tmp:
+        table.to_csv(tmp, index=False)

@@ -12,7 +12,8 @@ import traceback
 def start(snakemake):
     """Redirect stdout/stderr to the job's log file (progress bars included). A rule that runs a
     network passes params.device: set torch's threads and return the torch device. Other rules get
-    None and never import torch, which saves seconds on each of their many small jobs."""
+    None, and this function imports torch only for the former: seconds saved on each of the many small
+    jobs whose own modules do without it (import_image, overlay, psd, ...)."""
     if snakemake.log:
         log = open(snakemake.log[0], "w", buffering=1)
         sys.stdout = sys.stderr = log

@@ -201,7 +201,7 @@ def baseline_models(wildcards):
                                       fold=range(config["evaluate"]["folds"]))
     rough = stack_settings(stack, "rough_masks")
     if rough["method"] == "model":
-        inputs["rough_model"] = f"results/{rough['from_stack']}/npssegnet/model.pt"
+        inputs["rough_model"] = npssegnet_model(rough["from_stack"])
     return inputs
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from tgan import job
 from tgan.evaluation import score_method, metrics_table
 from tgan.figures import metrics_chart
+from tgan.files import write_csv
 from tgan.ground_truth import read_boxes, read_instances
 from tgan.images import read_image, read_mask
 from tgan.options import PSDOptions, from_dict
@@ -35,6 +36,6 @@ options = from_dict(PSDOptions, params.psd)
 scores = {method: score_method({n: read_mask(p) for n, p in files.items()}, truth, images, params.kind, options)
           for method, files in sources.items()}
 table = metrics_table(scores)
-table.to_csv(snakemake.output.metrics, index=False)
+write_csv(snakemake.output.metrics, table)
 metrics_chart(table, snakemake.output.chart, f"{snakemake.wildcards.stack}: {len(names)} images, {params.kind} ground truth")
 print(table.pivot(index="metric", columns="method", values="value").to_string())

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tgan import job, metrics
+from tgan.files import write_csv
 from tgan.generate import load_generator, translate
 from tgan.images import read_image
 
@@ -52,5 +53,5 @@ for generation in ("gen1", "gen2"):
                                                                                                  "inception_score")}
     rows += [{"generation": generation, "metric": k, "value": v, "note": notes[k]} for k, v in values.items()]
 table = pd.DataFrame(rows)
-table.to_csv(snakemake.output[0], index=False)
+write_csv(snakemake.output[0], table)
 print(table.to_string(index=False))

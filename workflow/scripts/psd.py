@@ -6,7 +6,7 @@ import pandas as pd
 
 from tgan import job
 from tgan.figures import histogram
-from tgan.files import atomic
+from tgan.files import write_csv
 from tgan.options import PSDOptions, from_dict
 from tgan.psd import ALL_IMAGES, counted, measure_image, summarise
 
@@ -20,11 +20,9 @@ for mask, image_path, calibration in zip(snakemake.input.masks, snakemake.input.
     tables.append(table)
     fields[Path(image_path).stem] = (image.shape, record["pixel_size_nm"])
 particles = pd.concat(tables, ignore_index=True)
-with atomic(snakemake.output.particles) as tmp:
-    particles.to_csv(tmp, index=False)
+write_csv(snakemake.output.particles, particles)
 summary = summarise(particles, fields, stack, options.exclude_border)
-with atomic(snakemake.output.summary) as tmp:
-    summary.to_csv(tmp, index=False)
+write_csv(snakemake.output.summary, summary)
 histogram(counted(particles, options.exclude_border), summary.set_index("image").loc[ALL_IMAGES],
           snakemake.output.histogram, stack)
 print(summary.to_string(index=False))
