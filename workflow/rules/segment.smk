@@ -9,7 +9,9 @@ rule segment:
     params:
         settings=lambda w: stack_settings(w.stack, "segment"),
         device=config["device"],
-    threads: MAX_THREADS
+    # one thread: a stack has many images, and Snakemake then runs as many segment jobs at once as there
+    # are cores, which beats threads inside one job (each job spends seconds starting Python and torch)
+    threads: 1
     resources:
         gpu=1,
         mem_mb=GPU_MEM_MB,
