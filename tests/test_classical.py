@@ -83,3 +83,19 @@ def test_non_2d_raises():
         classical_mask(np.zeros((32, 32, 3), np.float32))
     with pytest.raises(ValueError, match="2-D"):
         estimate_particle_radius(np.zeros((32, 32, 3), np.float32))
+
+
+def test_large_dark_particles_on_a_clean_film_are_outlined_by_the_two_phase_threshold():
+    """BF-TEM of large particles (radius 30-60 px, beyond the top-hat's scale range): the global
+    threshold is chosen and outlines them; the top-hat alone (forced radius) does not."""
+    from synthetic import place_discs
+
+    rng = np.random.default_rng(4)
+    truth = place_discs((400, 400), [30, 35, 40, 45, 50, 60], rng, gap=-4) > 0  # some touch
+    image = 0.8 - 0.5 * ndi.gaussian_filter(truth.astype(np.float32), 1.5) + rng.normal(0, 0.03, truth.shape)
+    image = np.clip(image, 0, 1).astype(np.float32)
+    mask = classical_mask(image, "dark")
+    iou = (mask & truth).sum() / (mask | truth).sum()
+    assert iou > 0.9, iou
+    forced = classical_mask(image, "dark", radius=8.0)
+    assert (forced & truth).sum() / (forced | truth).sum() < 0.6

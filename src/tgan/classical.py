@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage import filters, measure, morphology, transform
+from skimage import feature, filters, measure, morphology, segmentation, transform
 
 _POLARITIES = ("bright", "dark")
 _K_NOISE = 3.0
 _MAX_ELONGATION = 3.0
+# Two-phase images (particles that *are* the dark or bright phase, e.g. clean BF-TEM of large particles):
+# Otsu's separability of the smoothed image and the convexity of the watershed-split phase. Measured on
+# real images: EMPS TEM figure crops 0.85-0.93 / 0.94-0.99, HAADF-STEM catalysts on a textured support
+# 0.64-0.80 / 0.87-0.93 (their bright phase is the support, not particles).
+_TWO_PHASE_SEPARABILITY = 0.83
+_TWO_PHASE_SOLIDITY = 0.935
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -81,9 +87,53 @@ def estimate_particle_radius(image: np.ndarray) -> float:
     return float(1.6 * scales[i] * base)
 
 
+def _split_solidity(mask: np.ndarray) -> float:
+    """Area-weighted solidity of a mask's pieces after a distance-transform watershed: near 1 when the
+    mask is made of convex particles (touching or not), lower for an irregular support network."""
+    distance = ndi.distance_transform_edt(mask)
+    labels = measure.label(mask)
+    peaks = feature.peak_local_max(distance, min_distance=5, labels=labels, exclude_border=False)
+    markers = np.zeros(mask.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    pieces = measure.regionprops(segmentation.watershed(-distance, markers, mask=mask))
+    area = sum(p.area for p in pieces)
+    return float(sum(p.area * p.solidity for p in pieces) / area) if area else 0.0
+
+
+def two_phase_mask(image: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+    """Bright phase of a bright-particle image by a global Otsu threshold, with the figures that say
+    whether the image is two-phase: (mask, {"separability", "solidity", "fraction"}).
+
+    Large particles (tens to hundreds of px, as in EMPS or BF-TEM of colloids) do not fit the
+    top-hat's disc: on such images the particles are simply the one phase, and a global threshold
+    outlines them best (pooled particle IoU 0.84 on the EMPS bench images, against 0.01 for the
+    top-hat). `separability` is Otsu's effectiveness (between-class over total variance).
+    """
+    smooth = ndi.gaussian_filter(image, max(1.0, min(image.shape) / 256))
+    if np.ptp(smooth) < 1e-6:
+        return np.zeros(image.shape, bool), {"separability": 0.0, "solidity": 0.0, "fraction": 0.0}
+    t = filters.threshold_otsu(smooth)
+    mask = smooth > t
+    fraction = float(mask.mean())
+    separability = fraction * (1 - fraction) * (smooth[mask].mean() - smooth[~mask].mean()) ** 2 / smooth.var()
+    mask = ndi.binary_fill_holes(morphology.remove_small_objects(mask, max_size=20))
+    mask = ndi.binary_opening(mask, morphology.disk(2))
+    return mask, {"separability": float(separability), "solidity": _split_solidity(mask), "fraction": fraction}
+
+
+def is_two_phase(figures: dict[str, float]) -> bool:
+    """True for an image whose particles are one of two well-separated phases (see two_phase_mask)."""
+    return (figures["separability"] >= _TWO_PHASE_SEPARABILITY and figures["solidity"] >= _TWO_PHASE_SOLIDITY
+            and 0.005 <= figures["fraction"] <= 0.6)
+
+
 def classical_mask(image: np.ndarray, polarity: str = "bright",
                    radius: float | None = None) -> np.ndarray:
     """Rough particle mask of a 2-D float image in [0, 1].
+
+    Images made of two well-separated phases whose particle phase is convex pieces (large particles
+    on a clean film, see `two_phase_mask`) get a global threshold; all others (small particles on a
+    textured support) the top-hat pipeline below. A given ``radius`` forces the top-hat.
 
     ``polarity``: 'bright' (HAADF-STEM) or 'dark' (BF-TEM, dark particles on a bright
     background; the image is inverted first).  ``radius``: particle radius in px, from
@@ -107,6 +157,10 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
     image = _check_image(image)
     if polarity == "dark":
         image = 1.0 - image
+    if radius is None:
+        mask, figures = two_phase_mask(image)
+        if is_two_phase(figures):
+            return mask
     r = float(radius) if radius is not None else estimate_particle_radius(image)
     r = max(r, 1.0)
 
