@@ -3,6 +3,11 @@ used to segment every real image of the stack.
 
 Settings follow the paper: smp Focal (alpha 0.25) + Jaccard losses, AdamW 3e-4 / wd 5e-4,
 StepLR(5, 0.9), batch 4, albumentations flips, ShiftScaleRotate and GaussNoise with p 0.5.
+
+Optionally (`real_fraction` > 0) part of each epoch's crops come from the stack's real images with
+pseudo-labels (their rough masks): the virtual pairs teach the shapes, the real crops the real
+contrast that a CPU-scale GAN chain does not reproduce. A band of `ignore_band_px` around each
+pseudo-label outline, where a rough mask is least sure, is left out of the loss (label IGNORE).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import cv2
 import numpy as np
 import segmentation_models_pytorch as smp
 import torch
+from scipy import ndimage
 from torch import nn
 
 from . import networks
@@ -25,6 +31,19 @@ from .options import NPsSegNetOptions, SegmentOptions, as_dict
 from .training import RandomStates, fingerprint, load_checkpoint, run_epochs, save_checkpoint, seed_everything
 
 ARCH_KEYS = ("encoder", "encoder_depth", "decoder_channels")
+IGNORE = 2  # label of pixels left out of the loss (0 background, 1 particle)
+
+
+def pseudo_labels(mask: np.ndarray, band_px: int) -> np.ndarray:
+    """uint8 labels of a rough mask: 1 particle, 0 background, IGNORE within band_px of an outline."""
+    mask = np.asarray(mask, bool)
+    labels = mask.astype(np.uint8)
+    if band_px > 0:
+        structure = ndimage.generate_binary_structure(2, 1)
+        grown = ndimage.binary_dilation(mask, structure, iterations=band_px)
+        shrunk = ndimage.binary_erosion(mask, structure, iterations=band_px, border_value=1)
+        labels[grown & ~shrunk] = IGNORE
+    return labels
 
 
 def augmentation(opts: NPsSegNetOptions, rngs: tuple[np.random.Generator, random.Random]) -> A.Compose:
@@ -58,7 +77,7 @@ def split_validation(n: int, fraction: float, generator: torch.Generator) -> tup
 def _batch(images, masks, indices, transform=None) -> tuple[torch.Tensor, torch.Tensor]:
     xs, ys = [], []
     for i in indices:
-        image, mask = images[i], masks[i].astype(np.float32)
+        image, mask = images[i], masks[i]
         if transform is not None:
             out = transform(image=image, mask=mask)
             image, mask = np.clip(out["image"], 0.0, 1.0), out["mask"]
@@ -67,36 +86,59 @@ def _batch(images, masks, indices, transform=None) -> tuple[torch.Tensor, torch.
     return torch.from_numpy(np.stack(xs))[:, None], torch.from_numpy(np.stack(ys).astype(np.float32))[:, None]
 
 
+def _fill(indices: list[int], size: int) -> list[int]:
+    """The indices repeated often enough to draw `size` of them in an epoch."""
+    return indices * -(-size // len(indices)) if size else []
+
+
 def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPsSegNetOptions,
                     out_dir: str | os.PathLike, device: torch.device, seed: int = 0,
-                    epoch_size: int | None = None) -> Path:
+                    epoch_size: int | None = None,
+                    real: tuple[list[np.ndarray], list[np.ndarray]] = ((), ())) -> Path:
     """Train on (image, mask) pairs; log loss and validation IoU per epoch; return the model path.
 
     epoch_size: random crops drawn per epoch (default: one per training image). A few large real
     images (the supervised baseline) thus get as many training steps as a large virtual dataset.
+    real: (real images, their rough masks), of which `opts.real_fraction` of each epoch's crops are
+    cut (pseudo-labels, see the module docstring); validation stays on the (image, mask) pairs.
     """
     out_dir = Path(out_dir)
     options = as_dict(opts)
+    real_images, real_masks = real
+    if opts.real_fraction > 0 and not real_images:
+        raise ValueError("npssegnet.real_fraction > 0 needs real images with rough masks to train on")
+    use_real = opts.real_fraction > 0
     images = [np.asarray(i, np.float32) for i in images]
-    masks = [np.asarray(m, bool) for m in masks]
+    masks = [np.asarray(m, bool).astype(np.uint8) for m in masks]
+    n_virtual = len(images)
+    if use_real:
+        images += [np.asarray(i, np.float32) for i in real_images]
+        masks += [pseudo_labels(m, opts.ignore_band_px) for m in real_masks]
     key = {"options": options, "seed": seed, "data": fingerprint(images + masks), "epoch_size": epoch_size}
     generator = seed_everything(seed)
-    train_idx, val_idx = split_validation(len(images), opts.val_fraction, generator)
+    train_idx, val_idx = split_validation(n_virtual, opts.val_fraction, generator)
     size = epoch_size or len(train_idx)
-    pool = train_idx * -(-size // len(train_idx))  # each training image often enough to fill an epoch
+    n_real = round(size * opts.real_fraction) if use_real else 0
+    # each image often enough to fill its share of an epoch; the real crops replace virtual ones, so
+    # the epoch keeps its length (and its time)
+    pool = _fill(train_idx, size - n_real)
+    real_pool = _fill(list(range(n_virtual, len(images))), n_real)
     augmentation_rngs = (np.random.default_rng(seed), random.Random(seed))
     transform = augmentation(opts, augmentation_rngs)
     arch = {k: options[k] for k in ARCH_KEYS}
 
     net = networks.npssegnet(opts.encoder, opts.decoder_channels, opts.encoder_depth, opts.encoder_weights).to(device)
-    focal = smp.losses.FocalLoss(smp.losses.BINARY_MODE, alpha=opts.focal_alpha)
-    jaccard = smp.losses.JaccardLoss(smp.losses.BINARY_MODE, from_logits=True)
+    focal = smp.losses.FocalLoss(smp.losses.BINARY_MODE, alpha=opts.focal_alpha, ignore_index=IGNORE)
+    jaccard = smp.losses.JaccardLoss(smp.losses.BINARY_MODE, from_logits=True, ignore_index=IGNORE)
     optimiser = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimiser, step_size=opts.step_size, gamma=opts.gamma)
 
     def run_epoch(epoch: int) -> dict[str, float]:
         net.train()
-        order = [pool[i] for i in torch.randperm(len(pool), generator=generator).tolist()][:size]
+        order = [pool[i] for i in torch.randperm(len(pool), generator=generator).tolist()][:size - n_real]
+        if n_real:
+            order += [real_pool[i] for i in torch.randperm(len(real_pool), generator=generator).tolist()][:n_real]
+            order = [order[i] for i in torch.randperm(len(order), generator=generator).tolist()]
         total, batches = 0.0, 0
         for start in range(0, len(order), opts.batch_size):
             x, y = _batch(images, masks, order[start:start + opts.batch_size], transform)

@@ -80,6 +80,8 @@ class NPsSegNetOptions:
     focal_alpha: float = 0.25
     augment_p: float = 0.5
     val_fraction: float = 0.1
+    real_fraction: float = 0.0  # share of training crops from real images with rough-mask pseudo-labels
+    ignore_band_px: int = 2     # pixels each side of a pseudo-label outline left out of the loss
 
 
 @dataclass

@@ -59,6 +59,11 @@ def stack_calibrations(stack):
     return [f"results/{stack}/images/{name}.json" for name in stack_sources(stack)]
 
 
+def polarity(wildcards):
+    """The stack's particle polarity: bright (HAADF-STEM) or dark (BF-TEM)."""
+    return config["stacks"][wildcards.stack].get("polarity", "bright")
+
+
 def model_stack(stack):
     """The stack whose NPsSegNet segments `stack`: its own, or the one named by its `segment_with`."""
     return config["stacks"][stack].get("segment_with", stack)

@@ -6,6 +6,8 @@ rule train_npssegnet_gen1:
     input:
         images="results/{stack}/gen1",
         masks="results/{stack}/synthetic_masks",
+        subsets="results/{stack}/subsets.json",
+        rough_masks="results/{stack}/rough_masks",
     output:
         model="results/{stack}/evaluation/npssegnet_gen1/model.pt",
         losses="results/{stack}/evaluation/npssegnet_gen1/losses.csv",

@@ -3,10 +3,15 @@ rule generate_gen1:
     input:
         generator="results/{stack}/pix2pix/generator.pt",
         masks="results/{stack}/synthetic_masks",
+        reference="results/{stack}/checks/pix2pix.csv",
     output:
-        directory("results/{stack}/gen1"),
+        images=directory("results/{stack}/gen1"),
+        checks=report("results/{stack}/checks/gen1.csv", caption="../report/checks.rst", category="{stack}",
+                      subcategory="self-checks"),
     params:
         settings=lambda w: stack_settings(w.stack, "segment"),
+        polarity=polarity,
+        on_failure=config["self_checks"]["on_failure"],
         device=config["device"],
     threads: MAX_THREADS
     resources:

@@ -3,10 +3,15 @@ rule generate_gen2:
     input:
         generator="results/{stack}/cyclegan/generator.pt",
         masks="results/{stack}/gen1",
+        synthetic_masks="results/{stack}/synthetic_masks",
     output:
-        directory("results/{stack}/gen2"),
+        images=directory("results/{stack}/gen2"),
+        checks=report("results/{stack}/checks/gen2.csv", caption="../report/checks.rst", category="{stack}",
+                      subcategory="self-checks"),
     params:
         settings=lambda w: stack_settings(w.stack, "segment"),
+        polarity=polarity,
+        on_failure=config["self_checks"]["on_failure"],
         device=config["device"],
     threads: MAX_THREADS
     resources:

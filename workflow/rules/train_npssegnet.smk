@@ -3,11 +3,17 @@ rule train_npssegnet:
     input:
         images="results/{stack}/gen2",
         masks="results/{stack}/synthetic_masks",
+        subsets="results/{stack}/subsets.json",
+        rough_masks="results/{stack}/rough_masks",
     output:
         model="results/{stack}/npssegnet/model.pt",
         losses="results/{stack}/npssegnet/losses.csv",
+        checks=report("results/{stack}/checks/npssegnet.csv", caption="../report/checks.rst", category="{stack}",
+                      subcategory="self-checks"),
     params:
         options=lambda w: stack_settings(w.stack, "npssegnet"),
+        segment=lambda w: stack_settings(w.stack, "segment"),
+        on_failure=config["self_checks"]["on_failure"],
         seed=config["seed"],
         device=config["device"],
     threads: MAX_THREADS

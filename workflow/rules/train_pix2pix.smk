@@ -6,8 +6,13 @@ rule train_pix2pix:
     output:
         generator="results/{stack}/pix2pix/generator.pt",
         losses="results/{stack}/pix2pix/losses.csv",
+        checks=report("results/{stack}/checks/pix2pix.csv", caption="../report/checks.rst", category="{stack}",
+                      subcategory="self-checks"),
     params:
         options=lambda w: stack_settings(w.stack, "pix2pix"),
+        segment=lambda w: stack_settings(w.stack, "segment"),
+        polarity=polarity,
+        on_failure=config["self_checks"]["on_failure"],
         seed=config["seed"],
         device=config["device"],
     threads: MAX_THREADS

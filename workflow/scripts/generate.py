@@ -1,17 +1,40 @@
-"""generate_gen1 / generate_gen2: apply a trained generator to every image of a folder."""
+"""generate_gen1 / generate_gen2: apply a trained generator to every image of a folder, then the
+generation's self-check (results/{stack}/checks/gen1.csv or gen2.csv)."""
 
 from pathlib import Path
 
 from tqdm import tqdm
 
-from tgan import job
+from tgan import checks, job
 from tgan.generate import load_generator, translate
-from tgan.images import read_image, write_image
+from tgan.images import read_image, read_mask, write_image
 
 device = job.start(snakemake)
 net = load_generator(snakemake.input.generator, device)
-settings = snakemake.params.settings
-out = Path(snakemake.output[0])
+params = snakemake.params
+settings = params.settings
+out = Path(snakemake.output.images)
 out.mkdir(parents=True, exist_ok=True)
-for path in tqdm(sorted(Path(snakemake.input.masks).glob("*.png")), desc=snakemake.rule, unit="image"):
-    write_image(out / path.name, translate(net, read_image(path), device, settings["tile"], settings["overlap"]))
+sources = sorted(Path(snakemake.input.masks).glob("*.png"))
+generated = []
+for path in tqdm(sources, desc=snakemake.rule, unit="image"):
+    image = translate(net, read_image(path), device, settings["tile"], settings["overlap"])
+    write_image(out / path.name, image)
+    generated.append(image)
+stack = snakemake.wildcards.stack
+if snakemake.rule == "generate_gen1":  # against the real images, as measured by pix2pix's check
+    masks = [read_mask(path) for path in sources]
+    contrast = checks.reference(snakemake.input.reference, "real_contrast")
+    spread = checks.reference(snakemake.input.reference, "real_spread")
+    stage, advice = "gen1", ("pix2pix makes particles on its training masks but not on the synthetic ones: look at "
+                             f"results/{stack}/synthetic_masks (sizes, density) against the rough masks.")
+else:  # gen2 against gen1: the CycleGAN must keep the particles where the synthetic masks put them
+    masks = [read_mask(Path(snakemake.input.synthetic_masks) / path.name) for path in sources]
+    gen1 = [read_image(path) for path in sources]
+    contrast = checks.particle_contrast(gen1, masks, params.polarity)
+    spread = checks.spread(gen1)
+    stage, advice = "gen2", ("The CycleGAN lost the geometry of gen1: try cyclegan.identity_init: true, a larger "
+                             "cyclegan.lambda_cycle or fewer CycleGAN epochs.")
+figures = checks.generation_figures(generated, masks, contrast, spread, params.polarity)
+checks.judge(stage, figures, snakemake.output.checks, params.on_failure,
+             f"{advice} To keep the images and look at them, rerun with --config self_checks='{{on_failure: warn}}'.")
