@@ -1,11 +1,16 @@
 """Evaluation benchmark on real data: methods (a)-(e) on subsets of the two data sets in ../shared/data.
 
-    python bench/evaluation.py [--cores 2]          (or: make bench; run it under the CPU lock)
+    python bench/evaluation.py [--cores 2] [--set npssegnet.real_fraction=0] [--name NAME]
+                                                     (or: make bench; run it under the CPU lock)
 
-Links the chosen images into results/bench_data/, runs the workflow with config/bench.yaml up to
-the evaluation of both stacks, and writes results/bench/benchmarks.md: one table per stack
-(metrics as rows, methods as columns), the generated-image quality, the command, machine and wall
-time. The data sets are not part of the project: without ../shared/data the script says so and exits.
+Links the chosen images into results/bench_data/, runs the workflow up to the evaluation of both
+stacks and writes results/bench/NAME.md (default benchmarks.md): one table per stack (metrics as
+rows, methods as columns), the generated-image quality, the self-checks, the command, machine and
+wall time. The step settings are config/demo.yaml's (what a user without a GPU runs), the stacks
+and evaluation settings config/bench.yaml's: the merged config is written to results/bench/config.yaml.
+`--set SECTION.KEY=VALUE` changes one step setting for an ablation row (same seed); Snakemake then
+reruns only what that setting touches. The data sets are not part of the project: without
+../shared/data the script says so and exits.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -34,6 +40,34 @@ TABLE_METRICS = ["pixel_accuracy", "iou_background", "iou_particles", "mean_iou"
                  "object_recall", "object_f1", "box_recall", "centroid_precision", "count_true", "count_predicted",
                  "count_error_pct", "mean_diameter_true_px", "mean_diameter_predicted_px", "mean_diameter_error_pct",
                  "wasserstein_px", "ks_statistic"]
+
+
+def bench_config(settings: list[str]) -> Path:
+    """config/demo.yaml's step settings with config/bench.yaml's stacks, threads and evaluation, and the
+    --set overrides; written to results/bench/config.yaml."""
+    config = {k: v for k, v in yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()).items() if k != "stacks"}
+    config.update(yaml.safe_load((ROOT / "config" / "bench.yaml").read_text()))
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        section, _, name = key.partition(".")
+        if not name or not value:
+            sys.exit(f"--set {setting}: expected SECTION.KEY=VALUE, e.g. npssegnet.real_fraction=0")
+        config.setdefault(section, {})[name] = yaml.safe_load(value)
+    path = ROOT / "results" / "bench" / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def checks_table() -> str:
+    """Every self-check figure of both stacks: stack, stage, figure, value, limit, passed."""
+    rows = []
+    for stack in SUBSETS:
+        for path in sorted((ROOT / "results" / stack / "checks").glob("*.csv")):
+            table = pd.read_csv(path)
+            rows += [{"stack": stack, **r} for r in table[["stage", "figure", "value", "limit", "passed"]].to_dict("records")]
+    frame = pd.DataFrame(rows).set_index("stack") if rows else pd.DataFrame()
+    return markdown(frame) if rows else "(no self-check tables found)"
 
 
 def link_subsets() -> None:
@@ -77,24 +111,30 @@ def report(command: str, wall_s: float) -> str:
         quality["value"] = [v if v == v else "not computed" for v in quality["value"]]
         quality = quality.pivot(index="metric", columns="generation", values="value")
         parts += [f"### {stack}", "", markdown(wide), "", "Generated images:", "", markdown(quality), ""]
+    parts += ["### Self-checks", "", checks_table(), ""]
     return "\n".join(parts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="change one step setting of the demo preset (an ablation row)")
+    parser.add_argument("--name", default="benchmarks", help="report name: results/bench/NAME.md")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the shared data sets are not here; the evaluation benchmark needs them")
     link_subsets()
+    config = bench_config(args.set)
     targets = [f"results/{s}/evaluation/{f}" for s in SUBSETS for f in ("metrics.csv", "image_quality.csv")]
-    cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", str(args.cores), "--configfile", "config/bench.yaml"]
+    cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", str(args.cores), "--configfile", str(config)]
     start = time.time()
     subprocess.run(cmd, cwd=ROOT, check=True)
     wall = time.time() - start
-    out = ROOT / "results" / "bench" / "benchmarks.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report(f"flock /tmp/cpu.lock python bench/evaluation.py --cores {args.cores}  (= make bench)", wall))
+    out = ROOT / "results" / "bench" / f"{args.name}.md"
+    command = " ".join(["python bench/evaluation.py", f"--cores {args.cores}", *(f"--set {s}" for s in args.set),
+                        *([f"--name {args.name}"] if args.name != "benchmarks" else [])])
+    out.write_text(report(f"flock /tmp/cpu.lock {command}", wall))
     print(out.read_text())
 
 

@@ -109,6 +109,18 @@ def test_gen_images_pair_with_masks_and_keep_geometry(run):
     assert np.median(contrasts) > 0.05
 
 
+def test_every_self_check_ran_and_passed(run):
+    work, _, _ = run
+    for stage in ("pix2pix", "gen1", "gen2", "npssegnet"):
+        table = pd.read_csv(work / f"results/a/checks/{stage}.csv")
+        assert table["passed"].all(), table
+        assert (table["value"] >= table["limit"]).all()
+        assert f"self-check {stage}:" in (work / "logs/a" / {"pix2pix": "train_pix2pix", "gen1": "generate_gen1",
+                                                              "gen2": "generate_gen2",
+                                                              "npssegnet": "train_npssegnet"}[stage]).with_suffix(
+            ".log").read_text()
+
+
 def test_segmentation_and_psd(run):
     work, truth, _ = run
     seg = {p.stem: read_mask(p) for p in (work / "results/a/segmentation").glob("*.png")}
@@ -206,3 +218,17 @@ def test_lint_is_clean(tmp_path):
     result = snakemake(tmp_path, "--lint", configs=[ROOT / "config" / "demo.yaml"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_a_generator_that_did_not_learn_stops_its_stack_with_the_stage_and_figure(tmp_path):
+    """pix2pix at a learning rate that cannot move the weights: its self-check stops the stack before gen1,
+    and the error names the stage, the figure and what to try."""
+    make_stack(tmp_path / "s", "bright", seed=20, n_images=3)
+    config = write_config(tmp_path / "stacks.yaml", {"s": {
+        "images": str(tmp_path / "s"),
+        "pix2pix": {"lr": 1e-12, "n_epochs": 2, "n_epochs_decay": 0, "crops_per_epoch": 8}}})
+    result = snakemake(tmp_path, "--cores", "1", "results/s/gen1", configs=[config])
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "self-check of pix2pix failed" in output and "l1_drop" in output and "pix2pix epochs" in output
+    assert not (tmp_path / "results/s/gen1").exists() and not (tmp_path / "results/s/checks/pix2pix.csv").exists()
