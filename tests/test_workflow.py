@@ -1,6 +1,7 @@
 """The whole workflow through Snakemake, tiny preset, on generated stacks with known particles."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -232,3 +233,16 @@ def test_a_generator_that_did_not_learn_stops_its_stack_with_the_stage_and_figur
     assert result.returncode != 0
     assert "self-check of pix2pix failed" in output and "l1_drop" in output and "pix2pix epochs" in output
     assert not (tmp_path / "results/s/gen1").exists() and not (tmp_path / "results/s/checks/pix2pix.csv").exists()
+
+
+def test_adaptation_rounds_take_their_rough_masks_from_the_previous_round(tmp_path):
+    make_stack(tmp_path / "s", "bright", seed=0)
+    config = write_config(tmp_path / "stacks.yaml", {"s": {"images": str(tmp_path / "s"), "adaptation_rounds": 2}})
+    result = snakemake(tmp_path, "-n", "results/s_round2/psd/summary.csv", configs=[config])
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = re.findall(r"rule rough_masks:\n\s+input: (.*)\n\s+output: results/(\w+)/rough_masks", result.stdout)
+    rough = {stack: inputs for inputs, stack in jobs}
+    assert sorted(rough) == ["s", "s_round1", "s_round2"]
+    assert "npssegnet/model.pt" not in rough["s"]
+    assert "results/s/npssegnet/model.pt" in rough["s_round1"]
+    assert "results/s_round1/npssegnet/model.pt" in rough["s_round2"]

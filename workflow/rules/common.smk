@@ -17,6 +17,23 @@ from tgan.ground_truth import ground_truth_files, ground_truth_kind  # noqa: E40
 from tgan.images import stack_sources as read_stack_sources  # noqa: E402
 from tgan.subsets import kfold  # noqa: E402
 
+def add_adaptation_rounds(stacks):
+    """The paper's model adaptation as stacks of their own: NAME_round1 .. NAME_roundN hold NAME's images and
+    settings, and each takes its rough masks from the previous round's NPsSegNet (rough_masks method model),
+    so the DAG shows every round and the evaluation scores each. The last round is the stack's answer."""
+    for name, settings in list(stacks.items()):
+        previous = name
+        for k in range(1, settings.get("adaptation_rounds", 0) + 1):
+            round_settings = {key: copy.deepcopy(value) for key, value in settings.items() if key != "adaptation_rounds"}
+            round_settings["rough_masks"] = {**round_settings.get("rough_masks", {}), "method": "model",
+                                             "from_stack": previous}
+            previous = f"{name}_round{k}"
+            if previous in stacks:
+                raise WorkflowError(f"stack {name}: adaptation round {previous} is also a configured stack name")
+            stacks[previous] = round_settings
+
+
+add_adaptation_rounds(config["stacks"])
 STACKS = list(config["stacks"])
 if not STACKS:
     raise WorkflowError(
