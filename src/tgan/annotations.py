@@ -37,14 +37,19 @@ MIN_BAR_TEXT = 0.003
 TEXT_CONTRAST = 96
 EDGE_ROWS = 5
 MAX_BACKGROUND_ABOVE = 0.2
-# A scale bar: at least this long (px), this many times longer than thick, its bounding box filled
-# to this fraction, and straight along its length (its rows or columns all span the full box).
+# A scale bar (or the box drawn behind it and its label): at least this long (px) and at most this
+# fraction of the image side it runs along (a full-width band is a data bar, not a scale bar), this
+# many times longer than thick, its bounding box filled to this fraction, and straight along its
+# length (its rows or columns all span the full box).
 MIN_SCALE_BAR_LENGTH = 16
-MIN_SCALE_BAR_ASPECT = 3.0
+MAX_SCALE_BAR_FRACTION = 0.5
+MIN_SCALE_BAR_ASPECT = 2.5
 MIN_SCALE_BAR_FILL = 0.9
 # The label is searched this far around the bar (a fraction of the bar's length, within bounds in px).
-LABEL_SEARCH = 0.6
-LABEL_SEARCH_PX = (10, 120)
+LABEL_SEARCH = 0.4
+LABEL_SEARCH_PX = (10, 60)
+# Components of fewer pixels are noise (a hot pixel), not glyphs.
+MIN_GLYPH_PX = 4
 IGNORE_MARGIN_PX = 3
 # A scale bar stands out from what surrounds it: the median of the ring of pixels around its box
 # differs from it by at least TEXT_CONTRAST (a flat dark JPEG block in vacuum does not).
@@ -90,12 +95,15 @@ def bottom_bar_rows(image: np.ndarray) -> int:
     return rows if text >= MIN_BAR_TEXT else 0
 
 
-def _is_scale_bar(component: np.ndarray) -> bool:
+def _is_scale_bar(component: np.ndarray, image_shape: tuple[int, int]) -> bool:
     """A solid, straight-edged, elongated rectangle (component: its mask within its bounding box; holes,
     such as a label written inside a box, are filled)."""
     h, w = component.shape
     length, thickness = max(h, w), min(h, w)
-    if length < MIN_SCALE_BAR_LENGTH or length < MIN_SCALE_BAR_ASPECT * thickness or thickness < 2:
+    side = image_shape[1] if w >= h else image_shape[0]
+    if not MIN_SCALE_BAR_LENGTH <= length <= MAX_SCALE_BAR_FRACTION * side:
+        return False
+    if length < MIN_SCALE_BAR_ASPECT * thickness or thickness < 2:
         return False
     component = ndimage.binary_fill_holes(component)
     if component.mean() < MIN_SCALE_BAR_FILL:
@@ -119,9 +127,9 @@ def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
     """Rectangles {top, bottom, left, right} (bottom and right exclusive) of scale bars and their labels.
 
     A bar's region is its box joined with every pure-white or pure-black component that lies wholly
-    within LABEL_SEARCH of it and stands out from its own surroundings (the label's glyphs, the box
-    behind it; not the splinters of a black particle nearby), plus IGNORE_MARGIN_PX; overlapping
-    regions are merged.
+    within LABEL_SEARCH of it, has MIN_GLYPH_PX pixels and stands out from its own surroundings (the
+    label's glyphs, the box behind it; not the splinters of a black particle nearby), plus
+    IGNORE_MARGIN_PX; overlapping regions are merged.
     """
     levels = grey_levels(image)
     h, w = levels.shape
@@ -133,7 +141,7 @@ def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
     regions = []
     for labels, boxes in components.values():
         for k, box in enumerate(boxes, start=1):
-            if box is None or not _is_scale_bar(labels[box] == k):
+            if box is None or not _is_scale_bar(labels[box] == k, levels.shape):
                 continue
             (r0, r1), (c0, c1) = ((s.start, s.stop) for s in box)
             if not _stands_out(levels, labels == k, (r0, r1, c0, c1)):
@@ -147,7 +155,7 @@ def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
                         continue
                     (s0, s1), (t0, t1) = ((s.start, s.stop) for s in near)
                     inside = s0 >= window[0] and s1 <= window[1] and t0 >= window[2] and t1 <= window[3]
-                    if inside and _stands_out(levels, other_labels == j, (s0, s1, t0, t1)):
+                    if inside and (other_labels[near] == j).sum() >= MIN_GLYPH_PX and _stands_out(levels, other_labels == j, (s0, s1, t0, t1)):
                         top, bottom, left, right = min(top, s0), max(bottom, s1), min(left, t0), max(right, t1)
             regions.append({"top": max(top - IGNORE_MARGIN_PX, 0), "bottom": min(bottom + IGNORE_MARGIN_PX, h),
                             "left": max(left - IGNORE_MARGIN_PX, 0), "right": min(right + IGNORE_MARGIN_PX, w)})
