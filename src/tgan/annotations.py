@@ -112,15 +112,15 @@ def _is_scale_bar(component: np.ndarray, image_shape: tuple[int, int]) -> bool:
     return bool((spans >= length - 1).mean() >= MIN_SCALE_BAR_FILL)
 
 
-def _stands_out(levels: np.ndarray, pixels: np.ndarray, box: tuple[int, int, int, int]) -> bool:
-    """Whether the ring of RING_PX pixels around the box differs from the component by TEXT_CONTRAST."""
-    r0, r1, c0, c1 = box
-    outer = (slice(max(r0 - RING_PX, 0), r1 + RING_PX), slice(max(c0 - RING_PX, 0), c1 + RING_PX))
+def _stands_out(levels: np.ndarray, labels: np.ndarray, box: tuple[slice, slice], k: int) -> bool:
+    """Whether the ring of RING_PX pixels around component k's box differs from it by TEXT_CONTRAST."""
+    outer = tuple(slice(max(b.start - RING_PX, 0), b.stop + RING_PX) for b in box)
     ring = np.ones(levels[outer].shape, bool)
-    ring[r0 - outer[0].start:r1 - outer[0].start, c0 - outer[1].start:c1 - outer[1].start] = False
+    ring[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))] = False
     if not ring.any():
         return False
-    return abs(float(np.median(levels[outer][ring])) - float(np.median(levels[pixels]))) >= TEXT_CONTRAST
+    inside = levels[box][labels[box] == k]
+    return abs(float(np.median(levels[outer][ring])) - float(np.median(inside))) >= TEXT_CONTRAST
 
 
 def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
@@ -133,52 +133,43 @@ def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
     """
     levels = grey_levels(image)
     h, w = levels.shape
-    extremes = {"white": levels >= 255 - LEVEL_TOLERANCE, "black": levels <= LEVEL_TOLERANCE}
-    components = {}
-    for name, pixels in extremes.items():
+    components = []  # (labels, box, k) of every pure-white and pure-black component
+    for pixels in (levels >= 255 - LEVEL_TOLERANCE, levels <= LEVEL_TOLERANCE):
         labels, _ = ndimage.label(pixels, structure=np.ones((3, 3)))
-        components[name] = (labels, ndimage.find_objects(labels))
+        components += [(labels, box, k) for k, box in enumerate(ndimage.find_objects(labels), start=1) if box]
     regions = []
-    for labels, boxes in components.values():
-        for k, box in enumerate(boxes, start=1):
-            if box is None or not _is_scale_bar(labels[box] == k, levels.shape):
-                continue
-            (r0, r1), (c0, c1) = ((s.start, s.stop) for s in box)
-            if not _stands_out(levels, labels == k, (r0, r1, c0, c1)):
-                continue
-            reach = int(np.clip(LABEL_SEARCH * max(r1 - r0, c1 - c0), *LABEL_SEARCH_PX))
-            window = (max(r0 - reach, 0), min(r1 + reach, h), max(c0 - reach, 0), min(c1 + reach, w))
-            top, bottom, left, right = r0, r1, c0, c1
-            for other_labels, other_boxes in components.values():
-                for j, near in enumerate(other_boxes, start=1):
-                    if near is None:
-                        continue
-                    (s0, s1), (t0, t1) = ((s.start, s.stop) for s in near)
-                    inside = s0 >= window[0] and s1 <= window[1] and t0 >= window[2] and t1 <= window[3]
-                    if inside and (other_labels[near] == j).sum() >= MIN_GLYPH_PX and _stands_out(levels, other_labels == j, (s0, s1, t0, t1)):
-                        top, bottom, left, right = min(top, s0), max(bottom, s1), min(left, t0), max(right, t1)
-            regions.append({"top": max(top - IGNORE_MARGIN_PX, 0), "bottom": min(bottom + IGNORE_MARGIN_PX, h),
-                            "left": max(left - IGNORE_MARGIN_PX, 0), "right": min(right + IGNORE_MARGIN_PX, w)})
+    for labels, box, k in components:
+        if not (_is_scale_bar(labels[box] == k, levels.shape) and _stands_out(levels, labels, box, k)):
+            continue
+        reach = int(np.clip(LABEL_SEARCH * max(s.stop - s.start for s in box), *LABEL_SEARCH_PX))
+        window = (slice(box[0].start - reach, box[0].stop + reach), slice(box[1].start - reach, box[1].stop + reach))
+        parts = [box] + [other for labels_j, other, j in components
+                         if _within(other, window) and (labels_j[other] == j).sum() >= MIN_GLYPH_PX
+                         and _stands_out(levels, labels_j, other, j)]
+        regions.append({"top": max(min(p[0].start for p in parts) - IGNORE_MARGIN_PX, 0),
+                        "bottom": min(max(p[0].stop for p in parts) + IGNORE_MARGIN_PX, h),
+                        "left": max(min(p[1].start for p in parts) - IGNORE_MARGIN_PX, 0),
+                        "right": min(max(p[1].stop for p in parts) + IGNORE_MARGIN_PX, w)})
     return _merged(regions)
+
+
+def _within(box: tuple[slice, slice], window: tuple[slice, slice]) -> bool:
+    return all(b.start >= v.start and b.stop <= v.stop for b, v in zip(box, window))
+
+
+def _overlap(a: dict[str, int], b: dict[str, int]) -> bool:
+    return a["top"] < b["bottom"] and b["top"] < a["bottom"] and a["left"] < b["right"] and b["left"] < a["right"]
 
 
 def _merged(regions: list[dict[str, int]]) -> list[dict[str, int]]:
     """Overlapping rectangles joined into their common bounding box, until none overlap."""
     regions = list(regions)
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(regions)):
-            for j in range(i + 1, len(regions)):
-                a, b = regions[i], regions[j]
-                if a["top"] < b["bottom"] and b["top"] < a["bottom"] and a["left"] < b["right"] and b["left"] < a["right"]:
-                    regions[i] = {"top": min(a["top"], b["top"]), "bottom": max(a["bottom"], b["bottom"]),
-                                  "left": min(a["left"], b["left"]), "right": max(a["right"], b["right"])}
-                    del regions[j]
-                    merged = True
-                    break
-            if merged:
-                break
+    while any(_overlap(a, b) for n, a in enumerate(regions) for b in regions[n + 1:]):
+        n, m = next((n, m) for n in range(len(regions)) for m in range(n + 1, len(regions))
+                    if _overlap(regions[n], regions[m]))
+        a, b = regions[n], regions.pop(m)
+        regions[n] = {"top": min(a["top"], b["top"]), "bottom": max(a["bottom"], b["bottom"]),
+                      "left": min(a["left"], b["left"]), "right": max(a["right"], b["right"])}
     return sorted(regions, key=lambda r: (r["top"], r["left"]))
 
 
