@@ -27,6 +27,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import tifffile
+from rsciio.tiff import file_reader as read_tiff
 from rsciio.utils.rgb import is_rgbx, rgbx2regular_array
 
 from .annotations import annotation_regions
@@ -234,9 +235,7 @@ def _signal_pixel_size_nm(path: Path, signal: dict) -> tuple[tuple[float, float]
     sizes = _ome_pixel_size_nm(path)
     if sizes is not None:
         return sizes, "OME metadata (PhysicalSizeX/Y)"
-    from rsciio.tiff import file_reader
-
-    forced = file_reader(str(path), lazy=True, force_read_resolution=True)[0]
+    forced = read_tiff(str(path), lazy=True, force_read_resolution=True)[0]
     sizes = _axes_pixel_size_nm(forced["axes"][-2:])
     if sizes is not None and max(sizes) <= MAX_TIFF_RESOLUTION_PIXEL_NM:
         return sizes, "TIFF resolution tags"
