@@ -5,7 +5,7 @@ and figure exports burn a scale bar and its label ("50 nm") into the image area.
 shapes on a flat background, so every segmenter takes them for particles, and the PSD counts them.
 
 - A bottom bar is a band of rows that are each almost one grey value (the bar's background), with
-  some text in them, under rows of real image content. It is found, not guessed away: validation
+  some text in them, whose background is not that of the image above. It is found, not guessed away: validation
   stops and gives the `crop: {bottom: N}` that removes it, because cutting pixels off silently would
   hide a wrong detection.
 - An in-image annotation is anchored on a scale bar: a solid, straight-edged, elongated rectangle of

@@ -200,7 +200,7 @@ def with_calibration(summary: pd.DataFrame, records: dict[str, dict]) -> pd.Data
     gives the sources of the stack, joined by '; ' when they differ."""
     summary = summary.copy()
     for column in ("pixel_size_from", "calibration"):
-        values = {name: record[column] or "" for name, record in records.items()}
+        values = {name: record.get(column) or "" for name, record in records.items()}
         summary[column] = summary["image"].map(values)
         summary.loc[summary["image"] == ALL_IMAGES, column] = "; ".join(sorted(set(values.values()) - {""}))
     ignored = {name: int(ignore_mask(tuple(record["shape"]), record.get("ignore", [])).sum())

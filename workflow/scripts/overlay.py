@@ -10,8 +10,10 @@ from tgan.options import PSDOptions, from_dict
 from tgan.psd import measure_image
 
 job.start(snakemake)
-image, labels, table, calibration = measure_image(snakemake.input.mask, snakemake.input.image, snakemake.input.calibration,
-                                        from_dict(PSDOptions, snakemake.params.settings), snakemake.wildcards.stack)
+image, labels, table, calibration = measure_image(snakemake.input.mask, snakemake.input.image,
+                                                  snakemake.input.calibration,
+                                                  from_dict(PSDOptions, snakemake.params.settings),
+                                                  snakemake.wildcards.stack)
 with atomic(snakemake.output[0]) as tmp:
     iio.imwrite(tmp, overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist(),
                              ignore_mask(image.shape, calibration.get("ignore", []))))
