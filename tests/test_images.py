@@ -227,11 +227,42 @@ def test_import_image_records_where_the_pixel_size_came_from(tmp_path):
     image, record = import_image(tmp_path / "r.tif", 0, {"left": 10}, None)
     assert image.shape == (40, 40) and record["shape"] == [40, 40]
     assert record["pixel_size_nm"] == pytest.approx(2.0) and record["pixel_size_from"] == "file"
+    assert record["calibration"] == "TIFF resolution tags"
     _, record = import_image(tmp_path / "r.tif", 0, None, 0.9)
     assert record["pixel_size_nm"] == 0.9 and record["pixel_size_from"] == "config"
+    assert record["calibration"] == "stack setting pixel_size_nm"
     iio.imwrite(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
     _, record = import_image(tmp_path / "a.png", 0, None, None)
-    assert record["pixel_size_nm"] is None and record["pixel_size_from"] is None
+    assert record["pixel_size_nm"] is None and record["pixel_size_from"] == "none" and record["calibration"] is None
+
+
+def test_calibration_names_the_metadata_it_came_from(tmp_path):
+    fei = "[User]\nUser=test\n[Scan]\nPixelWidth=1.5e-09\nPixelHeight=1.5e-09\n"
+    tifffile.imwrite(tmp_path / "sem.tif", sixteen_bit(), extratags=[(34682, "s", 0, fei, True)])
+    tifffile.imwrite(tmp_path / "ij.tif", sixteen_bit(), imagej=True, resolution=(2.0, 2.0), metadata={"unit": "nm"})
+    tifffile.imwrite(tmp_path / "a.ome.tif", sixteen_bit(), ome=True,
+                     metadata={"PhysicalSizeX": 0.7, "PhysicalSizeXUnit": "nm",
+                               "PhysicalSizeY": 0.7, "PhysicalSizeYUnit": "nm"})
+    write_emd(tmp_path / "haadf.emd", sixteen_bit().astype(np.float32), 2.5, "\u00c5")
+    expected = {"sem.tif": "FEI/Thermo Fisher metadata", "ij.tif": "ImageJ metadata", "a.ome.tif": "OME metadata",
+                "haadf.emd": "EMD axes"}
+    for name, source in expected.items():
+        _, record = import_image(tmp_path / name, 0, None, None)
+        assert record["pixel_size_from"] == "file" and record["calibration"].startswith(source), name
+
+
+def test_vendor_data_bar_is_cut_off_unless_the_crop_sets_the_bottom(tmp_path):
+    """An FEI/Thermo file records its scanned rows ([Image] ResolutionY); the rows below are its data bar."""
+    data = sixteen_bit((60, 50))
+    data[48:] = 0
+    data[52:55, 5:40] = 65535  # the bar's text
+    fei = "[Image]\nResolutionX=50\nResolutionY=48\n[Scan]\nPixelWidth=2e-09\nPixelHeight=2e-09\n"
+    tifffile.imwrite(tmp_path / "sem.tif", data, extratags=[(34682, "s", 0, fei, True)])
+    image, record = import_image(tmp_path / "sem.tif", 0, None, None)
+    assert image.shape == (48, 50) and record["crop"] == {"bottom": 12} and record["vendor_data_bar_rows"] == 12
+    assert record["pixel_size_nm"] == pytest.approx(2.0)
+    image, record = import_image(tmp_path / "sem.tif", 0, {"bottom": 0, "left": 5}, None)
+    assert image.shape == (60, 45) and record["vendor_data_bar_rows"] == 0
 
 
 def test_list_images_takes_em_formats_and_skips_emi_with_its_ser(tmp_path):

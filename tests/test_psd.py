@@ -1,9 +1,15 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
-from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR, overlay
+from burned_in import with_data_bar, with_scale_bar
+from tgan.annotations import ignore_mask
+from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR, IGNORED_COLOUR, overlay
+from tgan.images import import_image, write_image, write_mask
 from tgan.options import PSDOptions
-from tgan.psd import ALL_IMAGES, counted, feret_diameters, find_particles, fit_lognormal, summarise
+from tgan.psd import (ALL_IMAGES, counted, feret_diameters, find_particles, fit_lognormal, measure_image, summarise,
+                      with_calibration)
 
 SHAPE = (300, 400)
 
@@ -163,3 +169,57 @@ def test_overlay_outlines_counted_and_border_particles_in_their_colours():
     assert tuple(rgb[10, 50]) == BORDER_COLOUR  # bottom edge of the disc cut by the top border
     assert tuple(rgb[150, 200]) == (204, 204, 204)  # inside: the image itself
     assert tuple(rgb[100, 100]) == (51, 51, 51)
+
+
+def imported(tmp_path, image, crop=None):
+    """import_image's outputs for a burned-in image: (image path, calibration path, imported image, record)."""
+    write_image(tmp_path / "source.png", image)
+    image, record = import_image(tmp_path / "source.png", 0, crop, None)
+    write_image(tmp_path / "a.png", image)
+    (tmp_path / "a.json").write_text(json.dumps(record))
+    return tmp_path / "a.png", tmp_path / "a.json", image, record
+
+
+def segmented(tmp_path, labels, image):
+    """A segmentation that, like every segmenter, takes the white annotation for particles too."""
+    write_mask(tmp_path / "mask.png", (labels > 0) | (image >= 0.99))
+    return tmp_path / "mask.png"
+
+
+def test_scale_bar_and_label_are_not_counted_and_the_overlay_shows_them(tmp_path):
+    image, labels, annotation = with_scale_bar()
+    image_path, calibration, image, record = imported(tmp_path, image)
+    mask = segmented(tmp_path, labels, image)
+    image, found, table, _ = measure_image(mask, image_path, calibration, PSDOptions(), "s")
+    ignored = ignore_mask(image.shape, record["ignore"])
+    assert ignored[annotation].all() and not found[ignored].any()
+    used = counted(table, exclude_border=True)
+    assert len(used) == len(np.unique(labels)) - 1  # the particles, and nothing of the annotation
+    without = find_particles(np.asarray(labels > 0) | (image >= 0.99), image, None, PSDOptions(), "s", "a")[1]
+    assert len(counted(without, True)) > len(used)  # the test would see the annotation counted
+    rgb = overlay(image, found, [], ignored)
+    top, left = record["ignore"][0]["top"], record["ignore"][0]["left"]
+    assert tuple(rgb[top, left + 5]) == IGNORED_COLOUR  # the region's outline
+    inside = rgb[ignored & ~annotation]
+    assert (inside[:, 0] > inside[:, 1]).all()  # tinted
+    summary = with_calibration(summarise(table, {"a": (image.shape, None)}, "s"), {"a": record})
+    assert summary["ignored_px"].tolist() == [int(ignored.sum())] * 2
+    assert summary["pixel_size_from"].tolist() == ["none", "none"] and summary["calibration"].tolist() == ["", ""]
+
+
+def test_data_bar_cut_off_as_validation_says_leaves_no_particle_in_it(tmp_path):
+    image, labels, rows = with_data_bar()
+    image_path, calibration, image, record = imported(tmp_path, image, {"bottom": rows})
+    assert image.shape == (192 - rows, 192) and record["ignore"] == []
+    mask = segmented(tmp_path, labels[:-rows], image)
+    _, _, table, _ = measure_image(mask, image_path, calibration, PSDOptions(), "s")
+    assert len(counted(table, True)) == len(np.unique(labels)) - 1
+
+
+def test_particle_reaching_into_an_ignored_region_is_flagged_as_cut():
+    mask = draw_discs([(50, 50, 8), (150, 200, 8)])
+    ignore = np.zeros(SHAPE, bool)
+    ignore[40:60, 55:90] = True  # covers the right part of the first disc
+    _, table = find_particles(mask, np.where(mask, 0.8, 0.2), None, PSDOptions(), "s", "a", ignore)
+    assert len(table) == 2
+    assert table.sort_values("centroid_x_px")["touches_border"].tolist() == [True, False]

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tifffile
 
-from tgan.images import read_image, stack_sources
+from burned_in import with_data_bar, with_scale_bar
+from tgan.images import read_image, stack_sources, write_image
 from tgan.validation import InputError, validate_stack
 
 CROP = 64
@@ -40,8 +41,57 @@ def test_good_stack_is_reported(tmp_path):
     good_stack(tmp_path)
     report = validate(tmp_path)
     assert report["images"] == {f"good{i}": {"source": str(tmp_path / f"good{i}.png"), "frame": 0, "shape": [96, 96],
-                                             "pixel_size_nm": None} for i in range(2)}
+                                             "crop": {}, "vendor_data_bar_rows": 0, "pixel_size_nm": None,
+                                             "pixel_size_from": "none", "calibration": None, "ignore": []}
+                                for i in range(2)}
     assert report["skipped"] == [] and report["notes"] == []
+
+
+def test_each_image_says_where_its_pixel_size_came_from(tmp_path):
+    good_stack(tmp_path)
+    tifffile.imwrite(tmp_path / "ij.tif", textured(), imagej=True, resolution=(2.0, 2.0), metadata={"unit": "nm"})
+    images = validate(tmp_path)["images"]
+    assert (images["ij"]["pixel_size_from"], images["ij"]["calibration"]) == \
+        ("file", "ImageJ metadata (description and resolution tags)")
+    assert images["good0"]["pixel_size_from"] == "none"
+    images = validate(tmp_path, pixel_size_nm=0.8)["images"]
+    assert {i["pixel_size_nm"] for i in images.values()} == {0.8}
+    assert {i["pixel_size_from"] for i in images.values()} == {"config"}
+
+
+def test_pixel_sizes_that_disagree_by_more_than_one_percent_are_noted(tmp_path):
+    for name, per_nm in (("a", 2.0), ("b", 1.99), ("c", 1.9)):
+        tifffile.imwrite(tmp_path / f"{name}.tif", textured(), imagej=True, resolution=(per_nm, per_nm),
+                         metadata={"unit": "nm"})
+    notes = validate(tmp_path)["notes"]
+    assert [n for n in notes if n.startswith("pixel sizes differ by more than 1%: from 0.5 nm (a) to 0.52632 nm (c)")]
+    (tmp_path / "c.tif").unlink()  # 0.5 and 0.5025 nm: within 1 %
+    assert not [n for n in validate(tmp_path)["notes"] if n.startswith("pixel sizes differ")]
+
+
+def test_burned_in_bottom_bar_stops_with_the_crop_that_removes_it(tmp_path):
+    for i in range(2):
+        write_image(tmp_path / f"sem{i}.png", with_data_bar(seed=i)[0])
+    message = refused(tmp_path)
+    assert f"{tmp_path / 'sem0.png'}: an information bar of 24 rows burned into the bottom" in message
+    assert "Set crop: {bottom: 24} for stack s" in message
+    report = validate(tmp_path, crop={"bottom": 24})
+    assert report["images"]["sem0"]["shape"] == [168, 192]
+    assert validate(tmp_path, crop={"bottom": 0})["images"]["sem1"]["shape"] == [192, 192]  # kept on purpose
+
+
+def test_burned_in_scale_bar_is_recorded_as_ignored_and_noted(tmp_path):
+    good_stack(tmp_path)
+    image, _, annotation = with_scale_bar()
+    write_image(tmp_path / "figure.png", image)
+    report = validate(tmp_path)
+    (region,) = report["images"]["figure"]["ignore"]
+    rows, cols = np.nonzero(annotation)
+    assert region["top"] <= rows.min() and region["bottom"] > rows.max()
+    assert region["left"] <= cols.min() and region["right"] > cols.max()
+    assert (region["bottom"] - region["top"]) * (region["right"] - region["left"]) < 3 * np.ptp(rows) * np.ptp(cols)
+    assert [n for n in report["notes"] if n.startswith("figure: burned-in scale bar or label")]
+    assert report["images"]["good0"]["ignore"] == []
 
 
 @pytest.mark.parametrize("name, write", [

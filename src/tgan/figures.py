@@ -19,6 +19,9 @@ from .images import read_image, read_mask
 # Outline colours (RGB): particles in the statistics, and those cut by the border (left out of them).
 COUNTED_COLOUR = (255, 221, 0)
 BORDER_COLOUR = (0, 170, 255)
+# Regions left out of the PSD (burned-in scale bars and labels): tinted and outlined in this colour.
+IGNORED_COLOUR = (255, 0, 160)
+IGNORED_TINT = 0.35
 IMAGE_STREAM_COLUMNS = ["real image", "rough mask", "synthetic mask", "gen1", "gen2", "segmentation"]
 
 
@@ -65,13 +68,19 @@ def histogram(particles: pd.DataFrame, summary: pd.Series, path: str | os.PathLi
     plt.close(fig)
 
 
-def overlay(image: np.ndarray, labels: np.ndarray, border_ids: list[int]) -> np.ndarray:
+def overlay(image: np.ndarray, labels: np.ndarray, border_ids: list[int],
+            ignored: np.ndarray | None = None) -> np.ndarray:
     """RGB uint8 image with every particle's outline drawn on the grey image, at the image's own pixels.
 
     Each particle is outlined on its own, so the cuts of the watershed between touching particles
-    show; particles cut by the border get their own colour.
+    show; particles cut by the border get their own colour. Ignored pixels (burned-in annotations,
+    left out of the PSD) are tinted and outlined, so that one sees what was not measured.
     """
     rgb = np.repeat((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=-1)
+    if ignored is not None and ignored.any():
+        tinted = (1 - IGNORED_TINT) * rgb[ignored] + IGNORED_TINT * np.array(IGNORED_COLOUR)
+        rgb[ignored] = (tinted + 0.5).astype(np.uint8)
+        rgb[find_boundaries(ignored, mode="inner") & ignored] = IGNORED_COLOUR
     outline = find_boundaries(labels, mode="inner")
     border = outline & np.isin(labels, border_ids)
     rgb[outline & ~border] = COUNTED_COLOUR

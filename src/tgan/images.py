@@ -5,8 +5,12 @@ classical segmenter and the PSD code never have to care about file format, bit d
 The pixel size travels separately (nm, or None when the file carries no calibration), because only
 the particle-size distribution needs it.
 
-Formats: PNG/JPEG (no calibration), TIFF (ImageJ, OME, FEI/Thermo SEM metadata, or resolution
-tags), and through RosettaSciIO Gatan .dm3/.dm4, EMD (Velox and NCEM/Berkeley) and TIA .ser/.emi.
+Every microscope format, TIFF included, is read through RosettaSciIO, the readers the EM community
+maintains for each vendor's metadata (Zeiss, FEI/Thermo, JEOL SightX, TVIPS, Olympus SIS, Gatan DM and
+its TIFF export, ImageJ; DM, EMD Velox/NCEM, TIA files): calibration written by hand for each vendor
+missed half of the real instrument files. Two TIFF calibrations RosettaSciIO leaves aside are added:
+OME's PhysicalSize, and the resolution tags (through RosettaSciIO's own force_read_resolution).
+PNG and JPEG, which carry no calibration, are read by imageio.
 A file holding several frames (a TIFF stack, a DM image series, a 3-D EMD dataset) is a stack of
 images: `stack_sources` names them `<file stem>_f000`, `<file stem>_f001`, ...
 """
@@ -23,22 +27,32 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import tifffile
+from rsciio.tiff import file_reader as read_tiff
+from rsciio.utils.rgb import is_rgbx, rgbx2regular_array
 
+from .annotations import annotation_regions
 from .files import atomic
 
-# RosettaSciIO plugin (module under rsciio) of each EM format.
-RSCIIO_PLUGINS = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd",
-                  ".ser": "tia", ".emi": "tia"}
+# RosettaSciIO plugin (module under rsciio) of each microscope format.
 TIFF_SUFFIXES = (".tif", ".tiff")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", *TIFF_SUFFIXES, *RSCIIO_PLUGINS)
+RSCIIO_PLUGINS = {".tif": "tiff", ".tiff": "tiff", ".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph",
+                  ".emd": "emd", ".ser": "tia", ".emi": "tia"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", *RSCIIO_PLUGINS)
+# Where the calibration of each format comes from, as the validation report and the image's JSON say it.
+# TIFF: the first tag of TIFF_VENDOR_TAGS present among the tags RosettaSciIO returns names the vendor
+# whose metadata RosettaSciIO read (FEI's tag comes back parsed, as fei_metadata).
+TIFF_VENDOR_TAGS = [("fei_metadata", "FEI/Thermo Fisher metadata (FEI_HELIOS/FEI_SFEG tag)"),
+                    ("CZ_SEM", "Zeiss SEM metadata (CZ_SEM tag)"), ("TVIPS", "TVIPS metadata (TVIPS tag)"),
+                    ("OlympusSIS", "Olympus SIS metadata (SIS tag)"), ("SightX_Notes", "JEOL SightX metadata"),
+                    ("65003", "Gatan DigitalMicrograph TIFF export (DM tags)")]
+PLUGIN_SOURCES = {"digitalmicrograph": "Gatan DigitalMicrograph axes", "emd": "EMD axes (Velox or NCEM)",
+                  "tia": "TIA axes (.ser)"}
 
 # Length units as RosettaSciIO, ImageJ, OME and FEI write them (micro signs folded to "u" first).
 NM_PER_UNIT = {"m": 1e9, "cm": 1e7, "mm": 1e6, "um": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3,
                "nm": 1.0, "nanometer": 1.0, "A": 0.1, "\u00c5": 0.1, "\u212b": 0.1, "angstrom": 0.1, "pm": 1e-3}
 # Units that mean "not calibrated" in the files' axes.
 NO_UNITS = {"", "[]", "<undefined>", "pixel", "pixels", "px", "none"}
-NM_PER_TIFF_RESOLUTION_UNIT = {tifffile.RESUNIT.INCH: 2.54e7, tifffile.RESUNIT.CENTIMETER: 1e7,
-                               tifffile.RESUNIT.MILLIMETER: 1e6, tifffile.RESUNIT.MICROMETER: 1e3}
 # Resolution tags giving pixels larger than this are the default dpi of image software (72 dpi is
 # 0.35 mm per pixel), not a microscope calibration.
 MAX_TIFF_RESOLUTION_PIXEL_NM = 1e4
@@ -123,12 +137,7 @@ def count_frames(path: str | os.PathLike) -> int:
     """How many 2-D images the file holds (reads the header only)."""
     path = Path(path)
     with _reading(path):
-        suffix = path.suffix.lower()
-        if suffix in TIFF_SUFFIXES:
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                return prod(n for n, ax in zip(series.shape, series.axes) if ax not in "YXS")
-        if suffix in RSCIIO_PLUGINS:
+        if path.suffix.lower() in RSCIIO_PLUGINS:
             return prod(_em_signal(path)["data"].shape[:-2])
         return 1
 
@@ -140,21 +149,29 @@ def read_image(path: str | os.PathLike, frame: int = 0, crop: dict[str, int] | N
     percentiles of 16-bit data nor makes an image with a coloured label look like a colour image.
     """
     path = Path(path)
+    return _to_image(_read_frame(path, frame)[0], crop, path)
+
+
+def _read_frame(path: Path, frame: int) -> tuple[np.ndarray, dict | None]:
+    """(raw data of one frame, the RosettaSciIO signal it comes from; None for PNG/JPEG)."""
     with _reading(path):
-        suffix = path.suffix.lower()
-        if suffix in TIFF_SUFFIXES:
-            with tifffile.TiffFile(path) as tif:
-                data = tif.series[0].asarray()
-                image_ndim = 3 if tif.series[0].axes.endswith("S") else 2  # RGB samples belong to the image
-            data = data.reshape(-1, *data.shape[-image_ndim:])
-        elif suffix in RSCIIO_PLUGINS:
-            data = _em_signal(path)["data"]
+        signal = None
+        if path.suffix.lower() in RSCIIO_PLUGINS:
+            signal = _em_signal(path)
+            data = signal["data"]
             data = data.reshape(-1, *data.shape[-2:])
         else:
             data = np.asarray(iio.imread(path))[None]
         if not 0 <= frame < len(data):
             raise ImageFileError(f"{path}: no frame {frame} (the file holds {len(data)})")
         data = np.asarray(data[frame])
+        if is_rgbx(data):  # RosettaSciIO's structured RGB(A) pixels
+            data = rgbx2regular_array(data)
+    return data, signal
+
+
+def _to_image(data: np.ndarray, crop: dict[str, int] | None, path: Path) -> np.ndarray:
+    """Raw frame data -> the cropped float32 [0, 1] grey image; NaN or infinite pixels are refused."""
     if crop:
         data = crop_image(data, crop, path)
     if data.dtype.kind == "f" and not np.isfinite(data).all():
@@ -179,27 +196,70 @@ def _grey(data: np.ndarray, path: Path) -> np.ndarray:
 
 
 def read_pixel_size_nm(path: str | os.PathLike) -> float | None:
-    """Pixel size in nm from the file's metadata, or None when the file carries no calibration.
+    """Pixel size in nm from the file's metadata, or None when the file carries no calibration."""
+    path = Path(path)
+    with _reading(path):
+        signal = _em_signal(path) if path.suffix.lower() in RSCIIO_PLUGINS else None
+    return read_calibration(path, signal)[0]
+
+
+def read_calibration(path: Path, signal: dict | None) -> tuple[float | None, str | None]:
+    """(pixel size in nm, where the file records it) of a file and its RosettaSciIO signal; (None, None)
+    when it records none.
 
     PNG and JPEG carry none (set pixel_size_nm in the config); non-square pixels are refused,
     because diameters would then depend on the direction.
     """
-    path = Path(path)
     with _reading(path):
-        suffix = path.suffix.lower()
-        if suffix in TIFF_SUFFIXES:
-            sizes = _tiff_pixel_size_nm(path)
-        elif suffix in RSCIIO_PLUGINS:
-            axes = _em_signal(path)["axes"][-2:]
-            sizes = _axes_pixel_size_nm(axes)
-        else:
-            sizes = None
+        sizes, where = (None, None) if signal is None else _signal_pixel_size_nm(path, signal)
     if sizes is None:
-        return None
+        return None, None
     y, x = sizes
     if abs(x - y) > SQUARE_PIXEL_TOLERANCE * max(x, y):
         raise ImageFileError(f"{path}: pixels are not square ({x:.4g} x {y:.4g} nm); resample the image first")
-    return float(x)
+    return float(x), where
+
+
+def _signal_pixel_size_nm(path: Path, signal: dict) -> tuple[tuple[float, float] | None, str | None]:
+    """((y, x) pixel size, its source) from the signal's image axes; for a TIFF whose axes RosettaSciIO
+    left uncalibrated, from OME metadata, then from the resolution tags."""
+    plugin = RSCIIO_PLUGINS[path.suffix.lower()]
+    sizes = _axes_pixel_size_nm(signal["axes"][-2:])
+    if plugin != "tiff":
+        return sizes, PLUGIN_SOURCES[plugin] if sizes else None
+    if sizes is not None:
+        return sizes, _tiff_source(signal["original_metadata"])
+    sizes = _imagej_pixel_size_nm(path, signal["axes"][-2:])
+    if sizes is not None:
+        return sizes, "ImageJ metadata (description and resolution tags)"
+    sizes = _ome_pixel_size_nm(path)
+    if sizes is not None:
+        return sizes, "OME metadata (PhysicalSizeX/Y)"
+    forced = read_tiff(str(path), lazy=True, force_read_resolution=True)[0]
+    sizes = _axes_pixel_size_nm(forced["axes"][-2:])
+    if sizes is not None and max(sizes) <= MAX_TIFF_RESOLUTION_PIXEL_NM:
+        return sizes, "TIFF resolution tags"
+    return None, None
+
+
+def _tiff_source(tags: dict) -> str:
+    """Whose metadata RosettaSciIO read the calibration of a TIFF from (its tags as RosettaSciIO returns them)."""
+    for tag, source in TIFF_VENDOR_TAGS:
+        if tag in tags:
+            return source
+    if str(tags.get("ImageDescription", "")).startswith("ImageJ="):
+        return "ImageJ metadata (description and resolution tags)"
+    return "TIFF metadata"
+
+
+def data_bar_rows(signal: dict | None, rows: int) -> int:
+    """Rows of a data bar that the vendor's metadata records below the scanned image (FEI/Thermo: the
+    file's rows beyond [Image] ResolutionY, i.e. [PrivateFei] DatabarHeight); 0 when none is recorded."""
+    if signal is None:
+        return 0
+    fei = signal["original_metadata"].get("fei_metadata") or {}
+    scanned = (fei.get("Image") or {}).get("ResolutionY")
+    return max(rows - int(scanned), 0) if scanned else 0
 
 
 def nm_per_unit(unit: str) -> float | None:
@@ -238,30 +298,27 @@ def _em_signal(path: Path) -> dict:
     raise ImageFileError(f"{path}: holds no 2-D real-space image")
 
 
-def _tiff_pixel_size_nm(path: Path) -> tuple[float, float] | None:
-    """(y, x) pixel size from OME, ImageJ, FEI/Thermo SEM metadata or resolution tags, in that order."""
+def _imagej_pixel_size_nm(path: Path, axes: list[dict]) -> tuple[float, float] | None:
+    """(y, x) pixel size of an ImageJ TIFF: RosettaSciIO 0.15 reads ImageJ's scale but keeps its unit only
+    when it is "micron", so the unit (nm, µm, Å ...) is taken from the ImageJ description."""
     with tifffile.TiffFile(path) as tif:
-        page = tif.pages.first
-        if tif.is_ome:
-            pixels = next(e for e in ET.fromstring(tif.ome_metadata).iter() if e.tag.endswith("}Pixels"))
-            if "PhysicalSizeX" in pixels.attrib:
-                sizes = [(float(pixels.attrib[f"PhysicalSize{a}"]), pixels.attrib.get(f"PhysicalSize{a}Unit", "µm"))
-                         for a in "YX"]
-                return tuple(size * _known_unit(unit, path) for size, unit in sizes)
-        resolution = [page.tags.valueof(name) for name in ("YResolution", "XResolution")]
-        if tif.is_imagej and tif.imagej_metadata.get("unit") and None not in resolution:
-            factor = _known_unit(tif.imagej_metadata["unit"], path)
-            return tuple(factor * den / num for num, den in resolution)
-        if tif.is_fei:
-            scan = tif.fei_metadata.get("Scan", {}) or tif.fei_metadata.get("EScan", {})
-            if scan.get("PixelWidth"):
-                return float(scan["PixelHeight"]) * 1e9, float(scan["PixelWidth"]) * 1e9
-        unit = page.tags.valueof("ResolutionUnit")
-        if unit in NM_PER_TIFF_RESOLUTION_UNIT and None not in resolution:
-            sizes = tuple(NM_PER_TIFF_RESOLUTION_UNIT[unit] * den / num for num, den in resolution)
-            if max(sizes) <= MAX_TIFF_RESOLUTION_PIXEL_NM:
-                return sizes
-    return None
+        unit = (tif.imagej_metadata or {}).get("unit") if tif.is_imagej else None
+    if not unit or str(unit).lower() in NO_UNITS:
+        return None
+    return tuple(float(ax["scale"]) * _known_unit(str(unit), path) for ax in axes)
+
+
+def _ome_pixel_size_nm(path: Path) -> tuple[float, float] | None:
+    """(y, x) pixel size from OME-TIFF metadata, which RosettaSciIO 0.15 does not read."""
+    with tifffile.TiffFile(path) as tif:
+        if not tif.is_ome:
+            return None
+        pixels = next(e for e in ET.fromstring(tif.ome_metadata).iter() if e.tag.endswith("}Pixels"))
+    if "PhysicalSizeX" not in pixels.attrib:
+        return None
+    return tuple(float(pixels.attrib[f"PhysicalSize{a}"]) * _known_unit(pixels.attrib.get(f"PhysicalSize{a}Unit",
+                                                                                            "µm"), path)
+                 for a in "YX")
 
 
 def _known_unit(unit: str, path: Path) -> float:
@@ -283,17 +340,28 @@ def crop_image(data: np.ndarray, crop: dict[str, int], path: str | os.PathLike =
 
 def import_image(path: str | os.PathLike, frame: int, crop: dict[str, int] | None,
                  pixel_size_nm: float | None) -> tuple[np.ndarray, dict]:
-    """(the image as the workflow uses it, its calibration record).
+    """(the image as the workflow uses it, its record: calibration, crop, ignored annotations).
 
-    pixel_size_nm from the config overrides the file's metadata (which is then not read, so that a
-    file with wrong or broken calibration can still be used); the record says where it came from.
+    pixel_size_nm from the config overrides the file's metadata (which is then not read for the pixel
+    size, so that a file with wrong or broken calibration can still be used). A data bar that the
+    vendor's metadata records is cut off unless crop sets the bottom itself. Scale bars and labels
+    burned into the image are found and recorded as regions for the PSD and the overlay to ignore.
     """
-    image = read_image(path, frame, crop)
-    source = "config" if pixel_size_nm is not None else "file"
-    if pixel_size_nm is None:
-        pixel_size_nm = read_pixel_size_nm(path)
-    return image, {"source": str(path), "frame": frame, "crop": crop or {}, "shape": list(image.shape),
-                   "pixel_size_nm": pixel_size_nm, "pixel_size_from": source if pixel_size_nm is not None else None}
+    path = Path(path)
+    data, signal = _read_frame(path, frame)
+    crop = dict(crop or {})
+    bar = 0 if "bottom" in crop else data_bar_rows(signal, data.shape[0])
+    if bar:
+        crop["bottom"] = bar
+    image = _to_image(data, crop, path)
+    if pixel_size_nm is not None:
+        source, where = "config", "stack setting pixel_size_nm"
+    else:
+        pixel_size_nm, where = read_calibration(path, signal)
+        source = "file" if pixel_size_nm is not None else "none"
+    return image, {"source": str(path), "frame": frame, "crop": crop, "vendor_data_bar_rows": bar,
+                   "shape": list(image.shape), "pixel_size_nm": pixel_size_nm, "pixel_size_from": source,
+                   "calibration": where, "ignore": annotation_regions(image)}
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

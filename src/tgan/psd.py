@@ -4,7 +4,9 @@ A catalysis researcher compares mean diameters in nm across samples, so every le
 px and, when the image is calibrated, in nm (column names carry the unit; nm columns are NaN for
 uncalibrated images). Touching particles are split by a distance-transform watershed; particles
 cut by the image border are flagged and, by default, left out of the statistics because their
-size is unknown.
+size is unknown. Burned-in scale bars and labels (the `ignore` regions import_image records) are
+not particles: the mask is cleared there, and a particle that reaches into such a region is treated
+like one cut by the border.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from skimage.measure import label, regionprops
 from skimage.morphology import local_maxima, reconstruction
 from skimage.segmentation import watershed
 
+from .annotations import ignore_mask
 from .images import read_image, read_mask
 from .options import PSDOptions
 
@@ -72,14 +75,19 @@ def touches_border(bbox: tuple[int, int, int, int], shape: tuple[int, int]) -> b
 
 
 def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | None, options: PSDOptions,
-                   stack: str, image_name: str) -> tuple[np.ndarray, pd.DataFrame]:
+                   stack: str, image_name: str, ignore: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """(instance labels, one row per particle) of one segmented image.
 
     Particles below the minimum size are noise: they leave the labels and the table. The image
-    gives each particle's mean intensity (of the [0, 1] image the networks saw).
+    gives each particle's mean intensity (of the [0, 1] image the networks saw). ignore: pixels that
+    are no part of the sample (burned-in annotations); a particle next to them is flagged as cut.
     """
     if mask.shape != image.shape:
         raise ValueError(f"{stack}/{image_name}: mask {mask.shape} and image {image.shape} differ in size")
+    cut = np.zeros(mask.shape, bool)
+    if ignore is not None and ignore.any():
+        mask = mask & ~ignore
+        cut = ndimage.binary_dilation(ignore, structure=np.ones((3, 3)))
     labels = particle_labels(mask, options.split_touching, options.neck_depth_px)
     nm = pixel_size_nm if pixel_size_nm is not None else np.nan
     min_diameter_px = options.min_diameter_px
@@ -101,7 +109,7 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
             "aspect_ratio": r.axis_major_length / r.axis_minor_length if r.axis_minor_length > 0 else np.nan,
             "circularity": 4 * np.pi * r.area / r.perimeter ** 2 if r.perimeter > 0 else np.nan,
             "solidity": r.solidity, "mean_intensity": r.intensity_mean,
-            "touches_border": touches_border(r.bbox, mask.shape),
+            "touches_border": touches_border(r.bbox, mask.shape) or bool(cut[tuple(r.coords.T)].any()),
         })
     labels[np.isin(labels, noise)] = 0
     return labels, pd.DataFrame(rows, columns=PARTICLE_COLUMNS)
@@ -109,11 +117,12 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
 
 def measure_image(mask_path: str | os.PathLike, image_path: str | os.PathLike, calibration_path: str | os.PathLike,
                   options: PSDOptions, stack: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, dict]:
-    """(image, instance labels, particle table, calibration record) of one segmented image of a stack."""
+    """(image, instance labels, particle table, calibration record) of one segmented image of a stack;
+    the record's ignore regions are left out."""
     calibration = json.loads(Path(calibration_path).read_text())
     image = read_image(image_path)
     labels, table = find_particles(read_mask(mask_path), image, calibration["pixel_size_nm"], options, stack,
-                                   Path(image_path).stem)
+                                   Path(image_path).stem, ignore_mask(image.shape, calibration.get("ignore", [])))
     return image, labels, table, calibration
 
 
@@ -183,3 +192,19 @@ def summarise(particles: pd.DataFrame, fields: dict[str, tuple[tuple[int, int], 
     rows.append({"stack": stack, "image": ALL_IMAGES,
                  **_summary_row(particles, list(fields.values()), exclude_border)})
     return pd.DataFrame(rows)
+
+
+def with_calibration(summary: pd.DataFrame, records: dict[str, dict]) -> pd.DataFrame:
+    """The summary with, per image, where its pixel size came from (`pixel_size_from`: file, config or
+    none; `calibration`: which metadata) and the pixels left out as burned-in annotations; the ALL row
+    gives the sources of the stack, joined by '; ' when they differ."""
+    summary = summary.copy()
+    for column in ("pixel_size_from", "calibration"):
+        values = {name: record.get(column) or "" for name, record in records.items()}
+        summary[column] = summary["image"].map(values)
+        summary.loc[summary["image"] == ALL_IMAGES, column] = "; ".join(sorted(set(values.values()) - {""}))
+    ignored = {name: int(ignore_mask(tuple(record["shape"]), record.get("ignore", [])).sum())
+               for name, record in records.items()}
+    summary["ignored_px"] = summary["image"].map(ignored)
+    summary.loc[summary["image"] == ALL_IMAGES, "ignored_px"] = sum(ignored.values())
+    return summary

@@ -11,6 +11,11 @@ What happens to each kind of input (the README lists the same, for users):
 - an image smaller than the training crop (thumbnails): refused, not padded, because a thumbnail
   shows the particles at another scale and would teach the networks wrong sizes;
 - mixed image sizes and calibrations: accepted (every step works per image) and noted in the report;
+  pixel sizes that differ by more than 1 % are noted with their range;
+- an information bar burned into the bottom rows (found by `annotations.bottom_bar_rows`, where the
+  vendor's metadata records none): refused with the `crop: {bottom: N}` that removes it, unless the
+  stack's crop sets the bottom itself (`bottom: 0` keeps the rows);
+- scale bars and labels burned into the image: accepted, recorded as regions the PSD ignores, noted;
 - fewer than 2 images: refused (the method needs a morphology and a contrast subset).
 All problems of a stack are reported together, one line per file, so one run finds them all.
 """
@@ -20,7 +25,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .annotations import bottom_bar_rows
 from .images import import_image
+
+# Images of a stack whose pixel sizes differ by more than this (relative) are noted.
+PIXEL_SIZE_SPREAD = 0.01
 
 
 class InputError(ValueError):
@@ -61,10 +70,12 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
                    min_side: int = 1) -> dict:
     """Read and check every image of a stack ({name: (file, frame)} from `images.stack_sources`).
 
-    Returns the report written to validated.json: per image its file, frame, shape and pixel size;
-    the skipped files; notes on what is accepted but worth knowing. Raises InputError otherwise.
+    Returns the report written to validated.json: per image its file, frame, crop, shape, pixel size and
+    where it came from (`pixel_size_from`: file, config or none; `calibration`: which metadata), and the
+    regions it ignores; the skipped files; notes on what is accepted but worth knowing. Raises
+    InputError otherwise.
     """
-    problems, images = [], {}
+    problems, images, bars = [], {}, []
     for name, (source, frame) in sources.items():
         where = _where(name, source, frame)
         try:
@@ -73,13 +84,20 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
             problems.append(f"{where}: {_reason(err, source)}")
             continue
         reason = check_image(image, min_side)
+        bar = 0 if "bottom" in record["crop"] else bottom_bar_rows(image)
+        if bar:
+            bars.append(bar)
+            reason = reason or (f"an information bar of {bar} rows burned into the bottom (uniform rows with text): "
+                                f"cut it off with crop: {{bottom: {bar}}}")
         if reason:
             problems.append(f"{where}: {reason}")
-        images[name] = {"source": source, "frame": frame, "shape": list(image.shape),
-                        "pixel_size_nm": record["pixel_size_nm"]}
+        images[name] = {key: record[key] for key in ("source", "frame", "shape", "crop", "vendor_data_bar_rows",
+                                                      "pixel_size_nm", "pixel_size_from", "calibration", "ignore")}
     if problems:
+        advice = (f"\nSet crop: {{bottom: {max(bars)}}} for stack {stack} (or crop: {{bottom: 0}} if these rows are "
+                  "image)" if bars else "")
         raise InputError(f"stack {stack}: {len(problems)} of {len(sources)} images cannot be used "
-                         "(nothing of this stack has been written):\n  " + "\n  ".join(problems))
+                         "(nothing of this stack has been written):\n  " + "\n  ".join(problems) + advice)
     if len(images) < 2:
         raise InputError(f"stack {stack}: {folder} holds {len(images)} image; the method needs at least 2 "
                          "(a morphology and a contrast subset)")
@@ -88,7 +106,8 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
 
 
 def _notes(images: dict[str, dict]) -> list[str]:
-    """What is accepted but worth knowing: mixed sizes, images without a pixel size."""
+    """What is accepted but worth knowing: mixed sizes, images without a pixel size, pixel sizes that
+    disagree, data bars cut off by the vendor's record, annotations left out of the PSD."""
     notes = []
     shapes = sorted({tuple(i["shape"]) for i in images.values()})
     if len(shapes) > 1:
@@ -99,4 +118,16 @@ def _notes(images: dict[str, dict]) -> list[str]:
         notes.append(f"{len(uncalibrated)} of {len(images)} images have no pixel size ({', '.join(uncalibrated)}): "
                      "they are measured in pixels only, and so are the stack's histogram and density "
                      "(set pixel_size_nm)")
+    sizes = {name: i["pixel_size_nm"] for name, i in images.items() if i["pixel_size_nm"] is not None}
+    if sizes and max(sizes.values()) > (1 + PIXEL_SIZE_SPREAD) * min(sizes.values()):
+        small, large = min(sizes, key=sizes.get), max(sizes, key=sizes.get)
+        notes.append(f"pixel sizes differ by more than {PIXEL_SIZE_SPREAD:.0%}: from {sizes[small]:.5g} nm ({small}) "
+                     f"to {sizes[large]:.5g} nm ({large}); each image is measured with its own")
+    for name, i in images.items():
+        if i["vendor_data_bar_rows"]:
+            notes.append(f"{name}: the data bar its metadata records ({i['vendor_data_bar_rows']} rows at the bottom) "
+                         "is cut off")
+        if i["ignore"]:
+            boxes = ", ".join(f"rows {r['top']}-{r['bottom']}, columns {r['left']}-{r['right']}" for r in i["ignore"])
+            notes.append(f"{name}: burned-in scale bar or label ({boxes}) left out of the PSD")
     return notes

@@ -8,20 +8,21 @@ from tgan import job
 from tgan.figures import histogram
 from tgan.files import write_csv
 from tgan.options import PSDOptions, from_dict
-from tgan.psd import ALL_IMAGES, counted, measure_image, summarise
+from tgan.psd import ALL_IMAGES, counted, measure_image, summarise, with_calibration
 
 job.start(snakemake)
 options = from_dict(PSDOptions, snakemake.params.settings)
 stack = snakemake.wildcards.stack
-tables, fields = [], {}
+tables, fields, records = [], {}, {}
 for mask, image_path, calibration in zip(snakemake.input.masks, snakemake.input.images,
                                          snakemake.input.calibrations):
     image, _, table, record = measure_image(mask, image_path, calibration, options, stack)
     tables.append(table)
     fields[Path(image_path).stem] = (image.shape, record["pixel_size_nm"])
+    records[Path(image_path).stem] = record
 particles = pd.concat(tables, ignore_index=True)
 write_csv(snakemake.output.particles, particles)
-summary = summarise(particles, fields, stack, options.exclude_border)
+summary = with_calibration(summarise(particles, fields, stack, options.exclude_border), records)
 write_csv(snakemake.output.summary, summary)
 histogram(counted(particles, options.exclude_border), summary.set_index("image").loc[ALL_IMAGES],
           snakemake.output.histogram, stack)

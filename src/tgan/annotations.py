@@ -1,0 +1,181 @@
+"""Burned-in annotations: information bars at the bottom of an image, scale bars with their labels inside it.
+
+SEM and many TEM exports burn an information bar (voltage, magnification, scale) into the bottom rows,
+and figure exports burn a scale bar and its label ("50 nm") into the image area. Both are high-contrast
+shapes on a flat background, so every segmenter takes them for particles, and the PSD counts them.
+
+- A bottom bar is a band of rows that are each almost one grey value (the bar's background), with
+  some text in them, whose background is not that of the image above. It is found, not guessed away: validation
+  stops and gives the `crop: {bottom: N}` that removes it, because cutting pixels off silently would
+  hide a wrong detection.
+- An in-image annotation is anchored on a scale bar: a solid, straight-edged, elongated rectangle of
+  pure white or pure black pixels (a saturated particle is round or ragged, never such a rectangle).
+  Its label and the box behind it are the pure-white or pure-black pixels close to it. The region
+  around them is ignored: left out of the PSD and drawn in the overlay, without stopping the run
+  (figure crops such as the EMPS images carry them routinely).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+# Grey levels (of 255) within which a pixel counts as the row's background or as pure white/black:
+# JPEG compression rings around text by a few levels.
+LEVEL_TOLERANCE = 6
+# A bar row has at least this fraction of its pixels at its background value; real image rows,
+# with noise and texture, have far fewer at any single value.
+BAR_ROW_UNIFORMITY = 0.5
+MAX_GAP_ROWS = 2
+# A bottom bar is at least this many rows high, at most this fraction of the image, and has text
+# (pixels off its background) in at least this fraction of its pixels.
+MIN_BAR_ROWS = 8
+MAX_BAR_FRACTION = 0.3
+MIN_BAR_TEXT = 0.003
+# Text differs from the bar's background by at least this many grey levels; of the EDGE_ROWS image rows
+# just above the bar, at most this fraction of the pixels are at the bar's background.
+TEXT_CONTRAST = 96
+EDGE_ROWS = 5
+MAX_BACKGROUND_ABOVE = 0.2
+# A scale bar (or the box drawn behind it and its label): at least this long (px) and at most this
+# fraction of the image side it runs along (a full-width band is a data bar, not a scale bar), this
+# many times longer than thick, its bounding box filled to this fraction, and straight along its
+# length (its rows or columns all span the full box).
+MIN_SCALE_BAR_LENGTH = 16
+MAX_SCALE_BAR_FRACTION = 0.5
+MIN_SCALE_BAR_ASPECT = 2.5
+MIN_SCALE_BAR_FILL = 0.9
+# The label is searched this far around the bar (a fraction of the bar's length, within bounds in px).
+LABEL_SEARCH = 0.4
+LABEL_SEARCH_PX = (10, 60)
+# Components of fewer pixels are noise (a hot pixel), not glyphs.
+MIN_GLYPH_PX = 4
+IGNORE_MARGIN_PX = 3
+# A scale bar stands out from what surrounds it: the median of the ring of pixels around its box
+# differs from it by at least TEXT_CONTRAST (a flat dark JPEG block in vacuum does not).
+RING_PX = 2
+
+
+def grey_levels(image: np.ndarray) -> np.ndarray:
+    """A [0, 1] image as 0..255 integer grey levels, as the annotation was drawn."""
+    return np.rint(np.clip(image, 0.0, 1.0) * 255).astype(np.int16)
+
+
+def _row_uniformity(levels: np.ndarray) -> np.ndarray:
+    """Per row: the fraction of pixels within LEVEL_TOLERANCE of the row's most common grey level."""
+    modes = np.array([np.bincount(row, minlength=256).argmax() for row in levels])
+    return (np.abs(levels - modes[:, None]) <= LEVEL_TOLERANCE).mean(axis=1)
+
+
+def bottom_bar_rows(image: np.ndarray) -> int:
+    """Height of an information bar burned into the bottom rows of a [0, 1] image; 0 when there is none.
+
+    The bar is the run of uniform rows (BAR_ROW_UNIFORMITY) at the bottom, across gaps of up to
+    MAX_GAP_ROWS rows (a line of dense text, a stray last row). It counts only when it is between
+    MIN_BAR_ROWS and MAX_BAR_FRACTION of the image high, has text in it (pixels of strong contrast to
+    its background), and its background is not the image's: an empty background at the bottom of the
+    image itself (vacuum, the bright film of a TEM figure with a scale bar) continues above it.
+    """
+    levels = grey_levels(image)
+    uniform = _row_uniformity(levels) >= BAR_ROW_UNIFORMITY
+    rows, gap = 0, 0
+    for k, is_bar in enumerate(uniform[::-1], start=1):
+        gap = 0 if is_bar else gap + 1
+        if gap > MAX_GAP_ROWS:
+            break
+        if is_bar:
+            rows = k
+    if not MIN_BAR_ROWS <= rows <= MAX_BAR_FRACTION * len(uniform):
+        return 0
+    band, above = levels[-rows:], levels[-rows - EDGE_ROWS:-rows]
+    background = np.bincount(band.ravel(), minlength=256).argmax()
+    if (np.abs(above - background) <= LEVEL_TOLERANCE).mean() > MAX_BACKGROUND_ABOVE:
+        return 0
+    text = (np.abs(band - background) >= TEXT_CONTRAST).mean()
+    return rows if text >= MIN_BAR_TEXT else 0
+
+
+def _is_scale_bar(component: np.ndarray, image_shape: tuple[int, int]) -> bool:
+    """A solid, straight-edged, elongated rectangle (component: its mask within its bounding box; holes,
+    such as a label written inside a box, are filled)."""
+    h, w = component.shape
+    length, thickness = max(h, w), min(h, w)
+    side = image_shape[1] if w >= h else image_shape[0]
+    if not MIN_SCALE_BAR_LENGTH <= length <= MAX_SCALE_BAR_FRACTION * side:
+        return False
+    if length < MIN_SCALE_BAR_ASPECT * thickness or thickness < 2:
+        return False
+    component = ndimage.binary_fill_holes(component)
+    if component.mean() < MIN_SCALE_BAR_FILL:
+        return False
+    spans = component.sum(axis=1 if w >= h else 0)  # pixels along the length, per row (or column)
+    return bool((spans >= length - 1).mean() >= MIN_SCALE_BAR_FILL)
+
+
+def _stands_out(levels: np.ndarray, labels: np.ndarray, box: tuple[slice, slice], k: int) -> bool:
+    """Whether the ring of RING_PX pixels around component k's box differs from it by TEXT_CONTRAST."""
+    outer = tuple(slice(max(b.start - RING_PX, 0), b.stop + RING_PX) for b in box)
+    ring = np.ones(levels[outer].shape, bool)
+    ring[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))] = False
+    if not ring.any():
+        return False
+    inside = levels[box][labels[box] == k]
+    return abs(float(np.median(levels[outer][ring])) - float(np.median(inside))) >= TEXT_CONTRAST
+
+
+def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
+    """Rectangles {top, bottom, left, right} (bottom and right exclusive) of scale bars and their labels.
+
+    A bar's region is its box joined with every pure-white or pure-black component that lies wholly
+    within LABEL_SEARCH of it, has MIN_GLYPH_PX pixels and stands out from its own surroundings (the
+    label's glyphs, the box behind it; not the splinters of a black particle nearby), plus
+    IGNORE_MARGIN_PX; overlapping regions are merged.
+    """
+    levels = grey_levels(image)
+    h, w = levels.shape
+    components = []  # (labels, box, k) of every pure-white and pure-black component
+    for pixels in (levels >= 255 - LEVEL_TOLERANCE, levels <= LEVEL_TOLERANCE):
+        labels, _ = ndimage.label(pixels, structure=np.ones((3, 3)))
+        components += [(labels, box, k) for k, box in enumerate(ndimage.find_objects(labels), start=1) if box]
+    regions = []
+    for labels, box, k in components:
+        if not (_is_scale_bar(labels[box] == k, levels.shape) and _stands_out(levels, labels, box, k)):
+            continue
+        reach = int(np.clip(LABEL_SEARCH * max(s.stop - s.start for s in box), *LABEL_SEARCH_PX))
+        window = (slice(box[0].start - reach, box[0].stop + reach), slice(box[1].start - reach, box[1].stop + reach))
+        parts = [box] + [other for labels_j, other, j in components
+                         if _within(other, window) and (labels_j[other] == j).sum() >= MIN_GLYPH_PX
+                         and _stands_out(levels, labels_j, other, j)]
+        regions.append({"top": max(min(p[0].start for p in parts) - IGNORE_MARGIN_PX, 0),
+                        "bottom": min(max(p[0].stop for p in parts) + IGNORE_MARGIN_PX, h),
+                        "left": max(min(p[1].start for p in parts) - IGNORE_MARGIN_PX, 0),
+                        "right": min(max(p[1].stop for p in parts) + IGNORE_MARGIN_PX, w)})
+    return _merged(regions)
+
+
+def _within(box: tuple[slice, slice], window: tuple[slice, slice]) -> bool:
+    return all(b.start >= v.start and b.stop <= v.stop for b, v in zip(box, window))
+
+
+def _overlap(a: dict[str, int], b: dict[str, int]) -> bool:
+    return a["top"] < b["bottom"] and b["top"] < a["bottom"] and a["left"] < b["right"] and b["left"] < a["right"]
+
+
+def _merged(regions: list[dict[str, int]]) -> list[dict[str, int]]:
+    """Overlapping rectangles joined into their common bounding box, until none overlap."""
+    regions = list(regions)
+    while any(_overlap(a, b) for n, a in enumerate(regions) for b in regions[n + 1:]):
+        n, m = next((n, m) for n in range(len(regions)) for m in range(n + 1, len(regions))
+                    if _overlap(regions[n], regions[m]))
+        a, b = regions[n], regions.pop(m)
+        regions[n] = {"top": min(a["top"], b["top"]), "bottom": max(a["bottom"], b["bottom"]),
+                      "left": min(a["left"], b["left"]), "right": max(a["right"], b["right"])}
+    return sorted(regions, key=lambda r: (r["top"], r["left"]))
+
+
+def ignore_mask(shape: tuple[int, int], regions: list[dict[str, int]]) -> np.ndarray:
+    """Boolean mask of the ignored rectangles."""
+    mask = np.zeros(shape, bool)
+    for r in regions:
+        mask[r["top"]:r["bottom"], r["left"]:r["right"]] = True
+    return mask
