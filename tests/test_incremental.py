@@ -52,7 +52,8 @@ def snakemake_with(work, stacks: dict, *args: str) -> str:
 
 def job_inputs(output: str, rule: str) -> list[list[str]]:
     """The input files of each job of `rule` in Snakemake's output."""
-    return [line.split(", ") for line in re.findall(rf"^(?:local)?rule {rule}:\n    input: (.*)$", output, re.MULTILINE)]
+    return [line.split(", ") for line in
+            re.findall(rf"^(?:local)?(?:rule|checkpoint) {rule}:\n    input: (.*)$", output, re.MULTILINE)]
 
 
 def test_complete_run_leaves_nothing_to_do(done):
@@ -89,9 +90,9 @@ def test_added_image_retrains_its_stack_and_is_counted(done, tmp_path):
     make_image(work / "s1" / "img2.png", seed=99)
     output = snakemake_with(work, STACKS, "-n")
     assert planned_jobs(output) == chain_jobs("s1", IMAGES + ["img2"])
-    (psd_inputs,) = job_inputs(output, "psd")
-    assert sorted(p for p in psd_inputs if "/segmentation/" in p) == [
-        f"results/s1/segmentation/{name}.png" for name in IMAGES + ["img2"]]
+    (segment_inputs,) = job_inputs(output, "segment")  # one job segments every image of the stack
+    assert sorted(p for p in segment_inputs if "/images/" in p) == [
+        f"results/s1/images/{name}.png" for name in IMAGES + ["img2"]]
 
 
 def test_segment_with_reuses_the_other_stacks_model(done, tmp_path):
@@ -159,5 +160,5 @@ def test_a_second_run_from_scratch_is_bit_identical(done, tmp_path):
     snakemake_with(work, {"s1": STACKS["s1"]}, "--cores", "2")
     first, second = digests(done / "results" / "s1"), digests(work / "results" / "s1")
     assert "psd/particles.csv" in first and "npssegnet/model.pt" in first
-    assert sum(name.startswith("segmentation/") for name in first) == len(IMAGES)
+    assert sum(name.startswith("segmentation/") and name.endswith(".png") for name in first) == len(IMAGES)
     assert first == second

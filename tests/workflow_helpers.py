@@ -17,7 +17,7 @@ from tgan.images import write_image
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ["validate_inputs", "import_image", "split_subsets", "rough_masks", "train_pix2pix", "synthesize_masks",
          "generate_gen1", "train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd", "overlay", "image_stream"]
-PER_IMAGE_RULES = ["import_image", "segment", "overlay"]
+PER_IMAGE_RULES = ["import_image", "overlay"]  # segment: one job per stack, the model loaded once
 N_IMAGES = 4
 N_PARTICLES = 14
 
@@ -47,7 +47,7 @@ def write_config(path: Path, stacks: dict) -> Path:
     return path
 
 
-JOB_HEADER = re.compile(r"^(?:local)?rule (\w+):$")
+JOB_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
 
 
 def planned_jobs(output: str) -> list[tuple[str, str, str]]:

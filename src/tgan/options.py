@@ -86,11 +86,13 @@ class NPsSegNetOptions:
 
 @dataclass
 class SegmentOptions:
-    """Tiled inference: tile side and overlap in pixels, probability threshold."""
+    """Inference: images of at most max_pixels (after padding to sides divisible by 32) go through the
+    network whole; larger ones in tiles of `tile` px overlapping by `overlap` px. Probability threshold."""
 
     tile: int = 512
     overlap: int = 64
     threshold: float = 0.5
+    max_pixels: int = 2048 * 2048
 
 
 @dataclass

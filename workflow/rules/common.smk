@@ -153,9 +153,18 @@ def rough_masks_gpu(wildcards):
     return int(stack_settings(wildcards.stack, "rough_masks")["method"] != "classical")
 
 
+def segmentation_mask(stack, image):
+    """The mask of one image, inside the output folder of the stack's segment checkpoint: asking the checkpoint
+    for its folder makes Snakemake run it first (one job per stack)."""
+    return f"{checkpoints.segment.get(stack=stack).output[0]}/{image}.png"
+
+
 def segmentation_masks(wildcards):
-    return expand("results/{stack}/segmentation/{image}.png", stack=wildcards.stack,
-                  image=stack_images(wildcards.stack))
+    return [segmentation_mask(wildcards.stack, image) for image in stack_images(wildcards.stack)]
+
+
+def image_segmentation(wildcards):
+    return segmentation_mask(wildcards.stack, wildcards.image)
 
 
 def final_outputs():

@@ -127,7 +127,7 @@ rule evaluate:
     """Every method against the ground truth on the same images: metrics.csv (method, metric, value)
     and a bar chart."""
     input:
-        segmentation=lambda w: [f"results/{w.stack}/segmentation/{n}.png" for n in ground_truth(w.stack)],
+        segmentation=lambda w: [segmentation_mask(w.stack, n) for n in ground_truth(w.stack)],
         masks="results/{stack}/evaluation/masks",
         images=evaluated_images,
         ground_truth=lambda w: list(ground_truth(w.stack).values()),

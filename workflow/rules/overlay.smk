@@ -3,7 +3,7 @@ rule overlay:
     input:
         image="results/{stack}/images/{image}.png",
         calibration="results/{stack}/images/{image}.json",
-        mask="results/{stack}/segmentation/{image}.png",
+        mask=image_segmentation,
     output:
         report("results/{stack}/overlays/{image}.png", caption="../report/overlay.rst", category="{stack}",
                subcategory="overlays", labels={"stack": "{stack}", "image": "{image}"}),

@@ -1,24 +1,24 @@
-rule segment:
-    """Step 8b: segment one real image of the stack with its NPsSegNet, or with the NPsSegNet of the stack
-    named by its segment_with (tiled, any size)."""
+checkpoint segment:
+    """Step 8b: segment every image of the stack with its NPsSegNet, or with the NPsSegNet of the stack named by
+    its segment_with, in one job: the model is loaded once, and each image costs one forward pass (whole image,
+    tiles only when it is too large) instead of seconds of Python and torch start-up. A checkpoint, so that the
+    per-image rules downstream (overlay) can depend on the masks inside its output folder."""
     input:
-        image="results/{stack}/images/{image}.png",
+        images=lambda w: list(stack_images(w.stack).values()),
         model=lambda w: npssegnet_model(w.stack),
     output:
-        "results/{stack}/segmentation/{image}.png",
+        directory("results/{stack}/segmentation"),
     params:
         settings=lambda w: stack_settings(w.stack, "segment"),
         device=config["device"],
-    # one thread: a stack has many images, and Snakemake then runs as many segment jobs at once as there
-    # are cores, which beats threads inside one job (each job spends seconds starting Python and torch)
-    threads: 1
+    threads: MAX_THREADS
     resources:
         gpu=1,
         mem_mb=GPU_MEM_MB,
     log:
-        "logs/{stack}/segment/{image}.log",
+        "logs/{stack}/segment.log",
     benchmark:
-        "benchmarks/{stack}/segment/{image}.tsv"
+        "benchmarks/{stack}/segment.tsv"
     conda:
         ENV
     script:

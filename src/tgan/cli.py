@@ -1,0 +1,141 @@
+"""The `tgan` command (console entry point of the package): `tgan watch` analyses a live session.
+
+    tgan watch --model demo --configfile config/demo.yaml --folder /data/insitu --out live/insitu
+
+The model is a stack name (results/STACK/npssegnet/model.pt under --workdir) or a model file; the
+settings (pixel size, crop, segment and psd options) are the stack's, from the same config files as the
+workflow's (later files override earlier ones, stacks: NAME: overrides the sections).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+
+from .options import PSDOptions, SegmentOptions, from_dict
+
+
+def _merge(base: dict, update: dict) -> dict:
+    """Snakemake's --configfile semantics: nested dictionaries are merged, other values replaced."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(files: list[str]) -> dict:
+    config: dict = {}
+    for file in files:
+        path = Path(file)
+        if not path.is_file():
+            raise SystemExit(f"{path}: config file does not exist")
+        config = _merge(config, yaml.safe_load(path.read_text()) or {})
+    return config
+
+
+def model_path(model: str, workdir: Path) -> Path:
+    """A model file, or the NPsSegNet of a stack that the workflow trained."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    trained = workdir / "results" / model / "npssegnet" / "model.pt"
+    if trained.is_file():
+        return trained
+    raise SystemExit(f"--model {model}: neither a model file nor a trained stack ({trained} does not exist; "
+                     "run the workflow for that stack first)")
+
+
+def stack_settings(config: dict, stack: str | None):
+    """The watcher's Settings of `stack` (or of the config's sections alone when no stack is named)."""
+    from .watch import Settings
+
+    stacks = config.get("stacks") or {}
+    if stack is not None and stack not in stacks:
+        raise SystemExit(f"--stack {stack}: not a stack of the config files (stacks: {', '.join(stacks) or 'none'})")
+    entry = stacks.get(stack, {}) if stack else {}
+
+    def section(name):
+        return {**(config.get(name) or {}), **(entry.get(name) or {})}
+
+    return Settings(name=stack or "live", pixel_size_nm=entry.get("pixel_size_nm"), crop=entry.get("crop"),
+                    segment=from_dict(SegmentOptions, section("segment")), psd=from_dict(PSDOptions, section("psd")))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="tgan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(dest="command", required=True)
+    watch = commands.add_parser("watch", help="segment and measure each new frame of a folder; live page",
+                                description="Segment and measure each new frame of a folder as it arrives.")
+    watch.add_argument("--model", required=True, help="stack name (results/STACK/npssegnet/model.pt) or model file")
+    watch.add_argument("--folder", required=True, type=Path, help="folder the microscope writes frames to")
+    watch.add_argument("--out", required=True, type=Path, help="output folder (the same folder continues a session)")
+    watch.add_argument("--configfile", nargs="*", default=[], help="config files (default: config/config.yaml here)")
+    watch.add_argument("--stack", help="stack whose settings apply (default: --model when it names a stack)")
+    watch.add_argument("--workdir", type=Path, default=Path("."), help="where results/ of the workflow is")
+    watch.add_argument("--skip-existing", action="store_true", help="leave out files already in the folder")
+    watch.add_argument("--settle", type=float, default=1.0,
+                       help="seconds a file's size and time must stay unchanged before it is read (default 1)")
+    watch.add_argument("--poll", type=float, default=0.25, help="seconds between looks at the folder")
+    watch.add_argument("--last", type=int, default=20, help="frames in the live PSD histogram (default 20)")
+    watch.add_argument("--host", default="127.0.0.1", help="address of the live page (default 127.0.0.1)")
+    watch.add_argument("--port", type=int, default=8765, help="port of the live page; 0: a free one")
+    watch.add_argument("--no-server", action="store_true", help="write the page's files, serve nothing")
+    watch.add_argument("--device", default=None, help="auto, cpu, cuda (default: the config's device)")
+    watch.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout, force=True)
+    if not args.folder.is_dir():
+        raise SystemExit(f"--folder {args.folder}: folder does not exist")
+    files = args.configfile or ([str(Path("config/config.yaml"))] if Path("config/config.yaml").is_file() else [])
+    config = load_config(files)
+    path = model_path(args.model, args.workdir)
+    stack = args.stack or (args.model if args.model in (config.get("stacks") or {}) else None)
+    settings = stack_settings(config, stack)
+    args.out.mkdir(parents=True, exist_ok=True)
+    logging.getLogger().addHandler(_file_log(args.out / "watch.log"))
+
+    from . import live
+    from .npssegnet import load_model
+    from .training import pick_device, set_threads
+    from .watch import Watcher
+
+    if args.threads:
+        set_threads(args.threads)
+    device = pick_device(args.device or config.get("device", "auto"))
+    net = load_model(path, device)
+    pixel_size = f"{settings.pixel_size_nm} nm" if settings.pixel_size_nm else "from the files"
+    logging.info("model %s on %s; settings of %s: pixel size %s, crop %s", path, device, settings.name, pixel_size,
+                 settings.crop or "none")
+    watcher = Watcher(net, device, args.folder, args.out, settings, settle=args.settle, poll=args.poll,
+                      skip_existing=args.skip_existing, last_n=args.last)
+    watcher.render()
+    server = None
+    if not args.no_server:
+        server = live.serve(args.out, args.host, args.port)
+        host, port = server.server_address[:2]
+        logging.info("live page: http://%s:%d/", host, port)
+    try:
+        watcher.run()
+    finally:
+        if server is not None:
+            server.shutdown()
+    return 0
+
+
+def _file_log(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    return handler
+
+
+if __name__ == "__main__":
+    sys.exit(main())
