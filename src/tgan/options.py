@@ -81,7 +81,7 @@ class NPsSegNetOptions:
     augment_p: float = 0.5
     val_fraction: float = 0.1
     real_fraction: float = 0.0  # share of training crops from real images with rough-mask pseudo-labels
-    ignore_band_px: int = 2     # pixels each side of a pseudo-label outline left out of the loss
+    ignore_band_px: int = 0     # pixels each side of a pseudo-label outline left out of the loss
 
 
 @dataclass
