@@ -43,10 +43,11 @@ def evaluated(tmp_path_factory):
     """One tiny run up to the evaluation of a stack with mask ground truth, 2 supervised folds."""
     work = tmp_path_factory.mktemp("evaluate")
     root = make_labelled_stack(work / "labelled")
-    # 8 NPsSegNet epochs instead of the tiny preset's 20: four trainings (the method, gen1 only, two folds)
+    # 8 NPsSegNet epochs instead of the tiny preset's 20: four trainings (the method, gen1 only, two folds);
+    # real pseudo-labelled crops as in the demo preset (the supervised folds must train on the labels alone)
     config = write_stacks(work / "stacks.yaml", {"lab": {"images": str(root / "images"),
                                                          "ground_truth": {"masks": str(root / "masks")},
-                                                         "npssegnet": {"epochs": 8}}},
+                                                         "npssegnet": {"epochs": 8, "real_fraction": 0.5}}},
                           {"folds": 2})
     result = snakemake(work, "--cores", "2", "results/lab/evaluation/metrics.csv",
                        "results/lab/evaluation/image_quality.csv", configs=[config])

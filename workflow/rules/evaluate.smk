@@ -42,7 +42,8 @@ rule train_supervised:
         crop=lambda w: config["stacks"][w.stack].get("crop", {}),
         tile=lambda w: stack_settings(w.stack, "synthesize_masks")["size"],
         epoch_size=lambda w: stack_settings(w.stack, "synthesize_masks")["count"],
-        options=lambda w: stack_settings(w.stack, "npssegnet"),
+        # manual labels only: no rough-mask pseudo-labels in the baseline
+        options=lambda w: {**stack_settings(w.stack, "npssegnet"), "real_fraction": 0.0},
         seed=config["seed"],
         device=config["device"],
     wildcard_constraints:
