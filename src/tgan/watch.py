@@ -270,7 +270,13 @@ class Watcher:
         while not self.stopping:
             self.scan()
             if self.queue:
-                self.process(*self.queue.pop(0))
+                name, frame = self.queue.pop(0)
+                try:
+                    self.process(name, frame)
+                except Exception as err:  # a frame that breaks the analysis must not end the session
+                    log.exception("analysis of %s (frame %d) failed", name, frame)
+                    st = (self.folder / name).stat() if (self.folder / name).exists() else _Gone()
+                    self._reject(name, st, f"analysis failed ({type(err).__name__}: {err})")
             else:
                 self.render()
                 time.sleep(self.poll)
