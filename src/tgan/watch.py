@@ -165,7 +165,6 @@ class Watcher:
         self.ignored = set(self._files()) if skip_existing else set()
         self.queue: list[tuple[str, int]] = []  # (file name, frame) ready to process
         self.stopping = False
-        self.started = time.time()
         self.rendered, self.dirty = 0.0, True
         if self.ignored:
             log.info("skipping %d file(s) already in %s", len(self.ignored), folder)
