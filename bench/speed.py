@@ -1,21 +1,26 @@
-"""Print inference and training-step times of the networks, on the CPU and on CUDA when present.
+"""Print where inference time goes: one forward pass against `npssegnet.segment`, per network and image size.
 
-    python bench/speed.py [--device auto|cpu|cuda] [--threads N] [--train]
+    python bench/speed.py [--device auto|cpu|cuda] [--threads 2] [--sizes 512 1024] [--train]
 
-Inference: one 512 x 512 image through `npssegnet.segment` (the tiled path the `segment` rule
-uses), for the paper network (UNet++ / ResNet34) and the demo preset's network. With --train, one
-optimiser step of each trained stage at the paper's batch 4 and 512² crops (slow on a CPU).
+For the paper network (UNet++ / ResNet34) and the demo preset's: the FLOPs of one forward pass
+(torch.utils.flop_counter), its time, the time of `segment` on an image of that size (what the `segment`
+rule and `tgan watch` run per image: padding, the forward pass(es), the threshold) and their ratio, in one
+process, so that the ratio holds on any machine. Run it under the CPU lock of a shared machine
+(`flock /tmp/cpu.lock python bench/speed.py`). With --train, one optimiser step of each trained stage at
+the paper's batch 4 and 512² crops (slow on a CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -31,15 +36,24 @@ PRESETS = {
 
 
 def timed(fn, repeats: int, device: torch.device) -> float:
-    fn()  # warm-up (cuDNN autotuning, allocator)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
+    """Median seconds of `repeats` calls after one warm-up (allocator, cuDNN autotuning)."""
+    fn()
+    times = []
     for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
         fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeats
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def forward_flops(net: torch.nn.Module, x: torch.Tensor) -> float:
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(x)
+    return counter.get_total_flops()
 
 
 def train_step(net: torch.nn.Module, x: torch.Tensor) -> None:
@@ -50,20 +64,29 @@ def train_step(net: torch.nn.Module, x: torch.Tensor) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--train", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     print(f"device: {device} ({name}), torch {torch.__version__}")
-    image = np.random.default_rng(0).random((512, 512), dtype=np.float32)
+    options = SegmentOptions()
     for label, (encoder, decoder, depth) in PRESETS.items():
         net = networks.npssegnet(encoder, decoder, depth).to(device).eval()
-        seconds = timed(lambda: segment(net, image, device, SegmentOptions()), args.repeats, device)
-        print(f"segment one 512x512 image, {label}: {seconds:.3f} s")
+        for size in args.sizes:
+            image = np.random.default_rng(0).random((size, size), dtype=np.float32)
+            x = torch.from_numpy(image)[None, None].to(device)
+            flops = forward_flops(net, x)
+            with torch.no_grad():
+                forward = timed(lambda: net(x), args.repeats, device)
+            seg = timed(lambda: segment(net, image, device, options), args.repeats, device)
+            print(f"{label}, {size}²: forward {flops / 1e9:.0f} GFLOP, {forward * 1e3:.0f} ms "
+                  f"({flops / forward / 1e9:.0f} GFLOP/s); segment {seg * 1e3:.0f} ms = {seg / forward:.2f} x forward",
+                  flush=True)
     if args.train:
         x = torch.rand(4, 1, 512, 512, device=device)
         stages = {

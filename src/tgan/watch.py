@@ -165,7 +165,6 @@ class Watcher:
         self.ignored = set(self._files()) if skip_existing else set()
         self.queue: list[tuple[str, int]] = []  # (file name, frame) ready to process
         self.stopping = False
-        self.started = time.time()
         self.rendered, self.dirty = 0.0, True
         if self.ignored:
             log.info("skipping %d file(s) already in %s", len(self.ignored), folder)
@@ -270,7 +269,13 @@ class Watcher:
         while not self.stopping:
             self.scan()
             if self.queue:
-                self.process(*self.queue.pop(0))
+                name, frame = self.queue.pop(0)
+                try:
+                    self.process(name, frame)
+                except Exception as err:  # a frame that breaks the analysis must not end the session
+                    log.exception("analysis of %s (frame %d) failed", name, frame)
+                    st = (self.folder / name).stat() if (self.folder / name).exists() else _Gone()
+                    self._reject(name, st, f"analysis failed ({type(err).__name__}: {err})")
             else:
                 self.render()
                 time.sleep(self.poll)
