@@ -72,10 +72,23 @@ def test_generation_check_fails_when_the_particles_are_gone():
     assert all(f.passed for f in kept)
     smeared = [ndimage.gaussian_filter(i, 25).astype(np.float32) for i in images]  # a CycleGAN that lost them
     failed = {f.name for f in checks.generation_figures(smeared, masks, contrast, spread, "bright") if not f.passed}
-    assert failed == {"contrast_ratio"}  # the support is still there, the particles are not
+    assert failed == {"contrast_ratio", "rendered_fraction"}  # the support is still there, the particles are not
     flat = [np.full_like(i, 0.4) for i in images]  # an empty generation
     assert {f.name for f in checks.generation_figures(flat, masks, contrast, spread, "bright")
-            if not f.passed} == {"contrast_ratio", "spread_ratio", "non_flat_fraction"}
+            if not f.passed} == {"contrast_ratio", "spread_ratio", "rendered_fraction"}
+    half = images[:2] + [np.full_like(images[2], 0.4)]  # one image of three lost its particles
+    assert {f.name for f in checks.generation_figures(half, masks, contrast, spread, "bright")
+            if not f.passed} == {"rendered_fraction"}
+
+
+def test_flat_images_of_particle_free_masks_pass_the_generation_check():
+    """Large particles (EMPS): many 256-px synthetic masks hold no particle, and their images are rightly as
+    flat as a crop of clean film; they must not fail the check (seen on the EMPS bench stack)."""
+    images, masks = pairs()
+    contrast, spread = checks.particle_contrast(images, masks, "bright"), checks.spread(images)
+    empty = [np.zeros_like(m) for m in masks]
+    generated = images + [np.full_like(i, 0.3) for i in images]
+    assert all(f.passed for f in checks.generation_figures(generated, masks + empty, contrast, spread, "bright"))
 
 
 def test_npssegnet_check_fails_when_it_misses_the_rough_masks():
