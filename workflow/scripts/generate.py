@@ -16,23 +16,22 @@ settings = params.settings
 out = Path(snakemake.output.images)
 out.mkdir(parents=True, exist_ok=True)
 sources = sorted(Path(snakemake.input.masks).glob("*.png"))
-generated = []
+inputs, generated = [], []
 for path in tqdm(sources, desc=snakemake.rule, unit="image"):
-    image = translate(net, read_image(path), device, settings["tile"], settings["overlap"])
-    write_image(out / path.name, image)
-    generated.append(image)
+    inputs.append(read_image(path))
+    generated.append(translate(net, inputs[-1], device, settings["tile"], settings["overlap"]))
+    write_image(out / path.name, generated[-1])
 stack = snakemake.wildcards.stack
 if snakemake.rule == "generate_gen1":  # against the real images, as measured by pix2pix's check
-    masks = [read_mask(path) for path in sources]
+    masks = [input_ > 0.5 for input_ in inputs]  # the synthetic masks just read (0 or 1)
     contrast = checks.reference(snakemake.input.reference, "real_contrast")
     spread = checks.reference(snakemake.input.reference, "real_spread")
     stage, advice = "gen1", ("pix2pix makes particles on its training masks but not on the synthetic ones: look at "
                              f"results/{stack}/synthetic_masks (sizes, density) against the rough masks.")
 else:  # gen2 against gen1: the CycleGAN must keep the particles where the synthetic masks put them
     masks = [read_mask(Path(snakemake.input.synthetic_masks) / path.name) for path in sources]
-    gen1 = [read_image(path) for path in sources]
-    contrast = checks.particle_contrast(gen1, masks, params.polarity)
-    spread = checks.spread(gen1)
+    contrast = checks.particle_contrast(inputs, masks, params.polarity)  # inputs: gen1
+    spread = checks.spread(inputs)
     stage, advice = "gen2", ("The CycleGAN lost the geometry of gen1: try cyclegan.identity_init: true, a larger "
                              "cyclegan.lambda_cycle or fewer CycleGAN epochs.")
 figures = checks.generation_figures(generated, masks, contrast, spread, params.polarity)
