@@ -1,6 +1,6 @@
 """Evaluation benchmark on real data: methods (a)-(e) on subsets of the two data sets in ../shared/data.
 
-    python bench/evaluation.py [--cores 2] [--set npssegnet.real_fraction=0] [--name NAME]
+    python bench/evaluation.py [--cores 2] [--set npssegnet.real_fraction=0] [--set seed=1] [--name NAME]
                                                      (or: make bench; run it under the CPU lock)
 
 Links the chosen images into results/bench_data/, runs the workflow up to the evaluation of both
@@ -50,9 +50,12 @@ def bench_config(settings: list[str]) -> Path:
     for setting in settings:
         key, _, value = setting.partition("=")
         section, _, name = key.partition(".")
-        if not name or not value:
-            sys.exit(f"--set {setting}: expected SECTION.KEY=VALUE, e.g. npssegnet.real_fraction=0")
-        config.setdefault(section, {})[name] = yaml.safe_load(value)
+        if not key or not value:
+            sys.exit(f"--set {setting}: expected [SECTION.]KEY=VALUE, e.g. npssegnet.real_fraction=0 or seed=1")
+        if name:
+            config.setdefault(section, {})[name] = yaml.safe_load(value)
+        else:  # a top-level key such as seed
+            config[key] = yaml.safe_load(value)
     path = ROOT / "results" / "bench" / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -122,8 +125,8 @@ def report(command: str, wall_s: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="change one step setting of the demo preset (an ablation row)")
+    parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE",
+                        help="change one setting of the demo preset (an ablation row), or a top-level key such as seed=1")
     parser.add_argument("--name", default="benchmarks", help="report name: results/bench/NAME.md")
     args = parser.parse_args()
     if not DATA.is_dir():
