@@ -105,9 +105,9 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
     out_dir = Path(out_dir)
     options = as_dict(opts)
     real_images, real_masks = real
-    if opts.real_fraction > 0 and not real_images:
-        raise ValueError("npssegnet.real_fraction > 0 needs real images with rough masks to train on")
     use_real = opts.real_fraction > 0
+    if use_real and not real_images:
+        raise ValueError("npssegnet.real_fraction > 0 needs real images with rough masks to train on")
     images = [np.asarray(i, np.float32) for i in images]
     masks = [np.asarray(m, bool).astype(np.uint8) for m in masks]
     n_virtual = len(images)

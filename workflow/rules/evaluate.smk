@@ -74,7 +74,7 @@ rule baseline_masks:
         names=lambda w: list(ground_truth(w.stack)),
         folds=lambda w: supervised_folds(w.stack) if ground_truth_type(w.stack) == "masks" else {},
         rough=lambda w: stack_settings(w.stack, "rough_masks"),
-        polarity=lambda w: config["stacks"][w.stack].get("polarity", "bright"),
+        polarity=polarity,
         segment=lambda w: stack_settings(w.stack, "segment"),
         device=config["device"],
     threads: MAX_THREADS

@@ -6,7 +6,7 @@ rule rough_masks:
         directory("results/{stack}/rough_masks"),
     params:
         settings=lambda w: stack_settings(w.stack, "rough_masks"),
-        polarity=lambda w: config["stacks"][w.stack].get("polarity", "bright"),
+        polarity=polarity,
         device=config["device"],
     threads: MAX_THREADS
     resources:
