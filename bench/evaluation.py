@@ -8,7 +8,8 @@ stacks and writes results/bench/NAME.md (default benchmarks.md): one table per s
 rows, methods as columns), the generated-image quality, the self-checks, the command, machine and
 wall time. The step settings are config/demo.yaml's (what a user without a GPU runs), the stacks
 and evaluation settings config/bench.yaml's: the merged config is written to results/bench/config.yaml.
-`--set SECTION.KEY=VALUE` changes one step setting for an ablation row (same seed); Snakemake then
+`--set SECTION.KEY=VALUE` changes one step setting for an ablation row (same seed), `--set seed=1` a top-level
+key (the spread over seeds); Snakemake then
 reruns only what that setting touches. The data sets are not part of the project: without
 ../shared/data the script says so and exits.
 """
