@@ -79,3 +79,12 @@ def test_segment_thresholds_the_probability():
         mask = segment(net, image, CPU, opts)
         assert mask.shape == image.shape and mask.dtype == bool
         assert np.array_equal(mask, probability(net, image, CPU, opts) >= threshold)
+
+
+@pytest.mark.parametrize("max_pixels", [WHOLE, TILED])
+def test_channels_go_through_together(max_pixels):
+    """A C x H x W input (pix2pix's mask and background) reaches the network as C channels of one image."""
+    image = np.random.default_rng(1).random((2, 150, 130)).astype(np.float32)
+    out = tiled_apply(lambda x: x[:, 1:] - x[:, :1], image, CPU, tile=64, overlap=16, max_pixels=max_pixels)
+    assert out.shape == (150, 130)
+    assert np.allclose(out, image[1] - image[0], atol=1e-6)

@@ -38,8 +38,10 @@ def _padding(length: int, tile: int | None = None) -> tuple[int, int]:
 
 
 def _pad(image: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    """Pad the last two axes (a leading channel axis is not padded)."""
     # reflection needs two pixels; numpy reflects repeatedly when a pad is wider than the image
-    return np.pad(image, pads, mode="reflect" if min(image.shape) > 1 else "edge")
+    pads = ((0, 0),) * (image.ndim - 2) + tuple(pads)
+    return np.pad(image, pads, mode="reflect" if min(image.shape[-2:]) > 1 else "edge")
 
 
 def _edge_distance(length: int, start: int, total: int) -> np.ndarray:
@@ -58,7 +60,8 @@ def _starts(length: int, tile: int, stride: int) -> list[int]:
 
 
 def _forward(net: Callable[[torch.Tensor], torch.Tensor], patch: np.ndarray, device: torch.device) -> np.ndarray:
-    x = torch.from_numpy(np.ascontiguousarray(patch, np.float32))[None, None].to(device)
+    x = torch.from_numpy(np.ascontiguousarray(patch, np.float32)).to(device)
+    x = x.reshape(1, -1, *x.shape[-2:])  # H x W or C x H x W -> 1 x C x H x W
     return net(x)[0, 0].float().cpu().numpy()
 
 
@@ -70,13 +73,14 @@ def whole_image_fits(shape: tuple[int, int], max_pixels: int) -> bool:
 @torch.no_grad()
 def tiled_apply(net: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray, device: torch.device,
                 tile: int = 512, overlap: int = 64, max_pixels: int = 4096 * 4096) -> np.ndarray:
-    """Run `net` (B,1,h,w -> B,1,h,w) over a 2-D float image; return H x W.
+    """Run `net` (B,C,h,w -> B,1,h,w) over a float image, H x W or C x H x W (channels given to the
+    network together, e.g. pix2pix's mask and background); return H x W.
 
     In one forward pass when the padded image has at most `max_pixels` pixels, else in tiles of `tile`²
     overlapping by `overlap`.
     """
-    height, width = image.shape
-    if whole_image_fits(image.shape, max_pixels):
+    height, width = image.shape[-2:]
+    if whole_image_fits((height, width), max_pixels):
         (top, bottom), (left, right) = pads = (_padding(height), _padding(width))
         return _forward(net, _pad(image, pads), device)[top:top + height, left:left + width]
 
@@ -86,14 +90,14 @@ def tiled_apply(net: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray, 
         fits = n + 2 * MARGIN <= tile
         pads.append(_padding(n) if fits else _padding(n, tile))
     padded = _pad(image, tuple(pads))
-    side_h, side_w = padded.shape
+    side_h, side_w = padded.shape[-2:]
     th, tw = min(tile, side_h), min(tile, side_w)
     overlap = min(overlap, th // 2, tw // 2)
-    out = np.zeros(padded.shape, np.float32)
-    best = np.full(padded.shape, -1.0, np.float32)
+    out = np.zeros((side_h, side_w), np.float32)
+    best = np.full((side_h, side_w), -1.0, np.float32)
     for y in _starts(side_h, th, th - overlap):
         for x in _starts(side_w, tw, tw - overlap):
-            result = _forward(net, padded[y:y + th, x:x + tw], device)
+            result = _forward(net, padded[..., y:y + th, x:x + tw], device)
             score = np.minimum.outer(_edge_distance(th, y, side_h), _edge_distance(tw, x, side_w))
             take = score > best[y:y + th, x:x + tw]
             out[y:y + th, x:x + tw][take] = result[take]

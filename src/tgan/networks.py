@@ -52,9 +52,9 @@ def instance_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-def pix2pix_generator(encoder: str, decoder_channels, encoder_depth: int = 5) -> nn.Module:
-    """Mask (1 channel, [-1, 1]) -> image (1 channel, tanh to [-1, 1])."""
-    return instance_norm(unetplusplus(encoder, 1, 1, decoder_channels, encoder_depth, activation="tanh"))
+def pix2pix_generator(encoder: str, decoder_channels, encoder_depth: int = 5, in_channels: int = 1) -> nn.Module:
+    """Mask (1 channel, [-1, 1]; with a particle-free background, 2 channels) -> image (1 channel, tanh to [-1, 1])."""
+    return instance_norm(unetplusplus(encoder, in_channels, 1, decoder_channels, encoder_depth, activation="tanh"))
 
 
 class PatchDiscriminator(nn.Module):

@@ -37,6 +37,7 @@ class Pix2PixOptions(GANOptions):
     encoder: str = "resnet34"
     encoder_depth: int = 5
     decoder_channels: list[int] = field(default_factory=lambda: [256, 128, 64, 32, 16])
+    background: bool = False  # also given the particle-free real background (not in the paper)
 
 
 @dataclass

@@ -1,11 +1,14 @@
 """pix2pix mask -> image (step 3): learns how particles of a given shape look on this support.
 
-Trained on (rough mask, real image) pairs of the morphology subset with random crops. The
-generator file holds its architecture next to its weights, so `generate_gen1` rebuilds it alone.
+Trained on (rough mask, real image) pairs of the morphology subset with random crops; with
+`background`, on (rough mask, particle-free background of the image, image) triples, so that the
+generator is given the real support instead of inventing it (see background.py). The generator
+file holds its architecture next to its weights, so `generate_gen1` rebuilds it alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,13 +17,30 @@ import torch
 from torch import nn
 
 from . import networks
+from .background import particle_free
 from .data import CropSampler, to_gan
+from .images import read_image, read_mask
 from .options import Pix2PixOptions, as_dict
 from .training import RandomStates, fingerprint, linear_decay, run_epochs, save_checkpoint, seed_everything
 
 
 def build_generator(arch: dict) -> nn.Module:
-    return networks.pix2pix_generator(arch["encoder"], arch["decoder_channels"], arch["encoder_depth"])
+    return networks.pix2pix_generator(arch["encoder"], arch["decoder_channels"], arch["encoder_depth"],
+                                      2 if arch.get("background") else 1)
+
+
+def morphology_pairs(subsets: str | os.PathLike, rough_masks: str | os.PathLike) -> tuple[list, list]:
+    """The morphology subset's rough masks and images (subsets.json and the rough_masks folder), in order."""
+    morphology = json.loads(Path(subsets).read_text())["morphology"]
+    return ([read_mask(Path(rough_masks) / f"{name}.png") for name in morphology],
+            [read_image(path) for path in morphology.values()])
+
+
+def conditions(masks: list[np.ndarray], images: list[np.ndarray], background: bool) -> list[np.ndarray]:
+    """What the generator is given for each real image: its mask, and with `background` its particle-free
+    background too (C x H x W, [0, 1])."""
+    return [np.stack([m.astype(np.float32)] + ([particle_free(i, m)] if background else []))
+            for m, i in zip(masks, images, strict=True)]
 
 
 def train_pix2pix(masks: list[np.ndarray], images: list[np.ndarray], opts: Pix2PixOptions,
@@ -28,14 +48,16 @@ def train_pix2pix(masks: list[np.ndarray], images: list[np.ndarray], opts: Pix2P
     """Train, checkpointing every epoch in out_dir; return the path of the generator file."""
     out_dir = Path(out_dir)
     options = as_dict(opts)
-    arch = {k: options[k] for k in ("encoder", "encoder_depth", "decoder_channels")}
-    pairs = [np.stack([to_gan(m.astype(np.float32)), to_gan(i)]) for m, i in zip(masks, images, strict=True)]
+    arch = {k: options[k] for k in ("encoder", "encoder_depth", "decoder_channels", "background")}
+    inputs = conditions(masks, images, opts.background)
+    pairs = [to_gan(np.concatenate([c, i[None].astype(np.float32)])) for c, i in zip(inputs, images, strict=True)]
+    n_in = len(inputs[0])
     key = {"options": options, "seed": seed, "data": fingerprint(pairs)}
     generator = seed_everything(seed)
     sampler = CropSampler(pairs, opts.crop_size, generator)
 
     net_g = build_generator(arch).to(device)
-    net_d = networks.discriminator(opts.discriminator, 2, opts.ndf, opts.n_layers_d, opts.encoder,
+    net_d = networks.discriminator(opts.discriminator, n_in + 1, opts.ndf, opts.n_layers_d, opts.encoder,
                                    opts.decoder_channels, opts.encoder_depth).to(device)
     opt_g = torch.optim.Adam(net_g.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999))
     opt_d = torch.optim.Adam(net_d.parameters(), lr=opts.lr, betas=(opts.beta1, 0.999))
@@ -49,18 +71,18 @@ def train_pix2pix(masks: list[np.ndarray], images: list[np.ndarray], opts: Pix2P
         sums = np.zeros(3)
         for _ in range(steps):
             batch = sampler.batch(opts.batch_size).to(device)
-            mask, real = batch[:, :1], batch[:, 1:]
-            fake = net_g(mask)
+            condition, real = batch[:, :n_in], batch[:, n_in:]  # mask (and background), image
+            fake = net_g(condition)
 
             opt_d.zero_grad()
-            pred_fake = net_d(torch.cat([mask, fake.detach()], 1))
-            pred_real = net_d(torch.cat([mask, real], 1))
+            pred_fake = net_d(torch.cat([condition, fake.detach()], 1))
+            pred_real = net_d(torch.cat([condition, real], 1))
             loss_d = 0.5 * (mse(pred_fake, torch.zeros_like(pred_fake)) + mse(pred_real, torch.ones_like(pred_real)))
             loss_d.backward()
             opt_d.step()
 
             opt_g.zero_grad()
-            pred_fake = net_d(torch.cat([mask, fake], 1))
+            pred_fake = net_d(torch.cat([condition, fake], 1))
             loss_gan = mse(pred_fake, torch.ones_like(pred_fake))
             loss_l1 = l1(fake, real)
             (loss_gan + opts.lambda_l1 * loss_l1).backward()

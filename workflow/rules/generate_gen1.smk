@@ -4,6 +4,9 @@ rule generate_gen1:
         generator="results/{stack}/pix2pix/generator.pt",
         masks="results/{stack}/synthetic_masks",
         reference="results/{stack}/checks/pix2pix.csv",
+        # the real supports pix2pix.background draws on
+        subsets="results/{stack}/subsets.json",
+        rough_masks="results/{stack}/rough_masks",
     output:
         images=directory("results/{stack}/gen1"),
         checks=report("results/{stack}/checks/gen1.csv", caption="../report/checks.rst", category="{stack}",
@@ -12,6 +15,7 @@ rule generate_gen1:
         settings=lambda w: stack_settings(w.stack, "segment"),
         polarity=polarity,
         on_failure=config["self_checks"]["on_failure"],
+        seed=config["seed"],
         device=config["device"],
     threads: MAX_THREADS
     resources:

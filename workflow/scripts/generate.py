@@ -3,11 +3,14 @@ generation's self-check (results/{stack}/checks/gen1.csv or gen2.csv)."""
 
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from tgan import checks, job
+from tgan.background import BackgroundCrops, particle_free
 from tgan.generate import load_generator, translate
 from tgan.images import read_image, read_mask, write_image
+from tgan.pix2pix import morphology_pairs
 
 device = job.start(snakemake)
 net = load_generator(snakemake.input.generator, device)
@@ -16,10 +19,15 @@ settings = params.settings
 out = Path(snakemake.output.images)
 out.mkdir(parents=True, exist_ok=True)
 sources = sorted(Path(snakemake.input.masks).glob("*.png"))
+backgrounds = None
+if net.takes_background:  # pix2pix.background: each synthetic mask on a crop of a real particle-free support
+    rough, real = morphology_pairs(snakemake.input.subsets, snakemake.input.rough_masks)
+    backgrounds = BackgroundCrops([particle_free(i, m) for m, i in zip(rough, real, strict=True)], params.seed)
 inputs, generated = [], []
-for path in tqdm(sources, desc=snakemake.rule, unit="image"):
+for index, path in enumerate(tqdm(sources, desc=snakemake.rule, unit="image")):
     inputs.append(read_image(path))
-    generated.append(translate(net, inputs[-1], device, settings["tile"], settings["overlap"]))
+    condition = inputs[-1] if backgrounds is None else np.stack([inputs[-1], backgrounds.crop(index, inputs[-1].shape)])
+    generated.append(translate(net, condition, device, settings["tile"], settings["overlap"]))
     write_image(out / path.name, generated[-1])
 stack = snakemake.wildcards.stack
 if snakemake.rule == "generate_gen1":  # against the real images, as measured by pix2pix's check

@@ -6,7 +6,6 @@ crop features; FID, KID and Inception Score only with a local Inception weights 
 and gen2 folders against all real images.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +15,18 @@ from tgan import job, metrics
 from tgan.files import write_csv
 from tgan.generate import load_generator, translate
 from tgan.images import read_image
+from tgan.pix2pix import conditions, morphology_pairs
 
 device = job.start(snakemake)
 params = snakemake.params
 tile, overlap = params.segment["tile"], params.segment["overlap"]
 pix2pix = load_generator(snakemake.input.pix2pix, device)
 cyclegan = load_generator(snakemake.input.cyclegan, device)
-morphology = json.loads(Path(snakemake.input.subsets).read_text())["morphology"]
+masks, morphology = morphology_pairs(snakemake.input.subsets, snakemake.input.rough_masks)
 
 paired = {"gen1": [], "gen2": []}
-for name, path in morphology.items():
-    real = read_image(path)
-    gen1 = translate(pix2pix, read_image(Path(snakemake.input.rough_masks) / f"{name}.png"), device, tile, overlap)
+for condition, real in zip(conditions(masks, morphology, pix2pix.takes_background), morphology, strict=True):
+    gen1 = translate(pix2pix, condition, device, tile, overlap)
     gen2 = translate(cyclegan, gen1, device, tile, overlap)
     paired["gen1"].append(metrics.ssim_psnr(gen1, real))
     paired["gen2"].append(metrics.ssim_psnr(gen2, real))

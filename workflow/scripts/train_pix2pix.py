@@ -1,26 +1,23 @@
 """train_pix2pix: (rough mask, image) pairs of the morphology subset -> generator.pt, and its self-check
 (results/{stack}/checks/pix2pix.csv: does it reproduce its training pairs?)."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from tgan import checks, job
 from tgan.generate import load_generator, translate
-from tgan.images import read_image, read_mask
 from tgan.options import Pix2PixOptions, from_dict
-from tgan.pix2pix import train_pix2pix
+from tgan.pix2pix import conditions, morphology_pairs, train_pix2pix
 
 device = job.start(snakemake)
 params = snakemake.params
-morphology = json.loads(Path(snakemake.input.subsets).read_text())["morphology"]
-masks = [read_mask(Path(snakemake.input.rough_masks) / f"{name}.png") for name in morphology]
-images = [read_image(path) for path in morphology.values()]
+masks, images = morphology_pairs(snakemake.input.subsets, snakemake.input.rough_masks)
 path = train_pix2pix(masks, images, from_dict(Pix2PixOptions, params.options),
                      Path(snakemake.output.generator).parent, device, params.seed)
 net = load_generator(path, device)
-generated = [translate(net, m, device, params.segment["tile"], params.segment["overlap"]) for m in masks]
+generated = [translate(net, c, device, params.segment["tile"], params.segment["overlap"])
+             for c in conditions(masks, images, net.takes_background)]
 figures = checks.pix2pix_figures(generated, images, masks, pd.read_csv(snakemake.output.losses), params.polarity)
 checks.judge("pix2pix", figures, snakemake.output.checks, params.on_failure,
              "The generator did not learn the particles of its training pairs: look at the rough masks "
