@@ -5,7 +5,8 @@
 Trains one NPsSegNet on results/demo's virtual dataset (gen2 or gen1 with the synthetic masks) and its
 morphology subset's real images with their rough masks, with config/demo.yaml's npssegnet settings and
 KEY=VALUE overrides (e.g. real_fraction=0.5 ignore_band_px=1); segments the ten demo images and prints
-per image and in all: particles, box recall and centroid precision at thresholds 0.3, 0.4 and 0.5.
+per image and in all: particles, box recall, centroid precision and mean diameter (px, against the
+boxes' sqrt(w h)) at thresholds 0.3, 0.4 and 0.5.
 The same gen2 serves every variant, so rows differ only by the NPsSegNet setting (docs/benchmarks.md).
 """
 
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tgan.boxes import box_recall, centroid_precision, read_yolo  # noqa: E402
+from tgan.evaluation import box_diameters  # noqa: E402
 from tgan.images import read_image, read_mask  # noqa: E402
 from tgan.npssegnet import load_model, probability, train_npssegnet  # noqa: E402
 from tgan.options import NPsSegNetOptions, PSDOptions, SegmentOptions, from_dict  # noqa: E402
@@ -60,11 +63,14 @@ def main() -> None:
         image = read_image(run / "images" / f"{path.stem}.png")
         probs[path.stem] = (image, probability(net, image, torch.device("cpu"), segment))
     for threshold in (0.3, 0.4, 0.5):
-        rows = []
+        rows, diameters, box_sides = [], [], []
         for name, (image, p) in probs.items():
             _, table = find_particles(p >= threshold, image, None, PSDOptions(), "demo", name)
-            centroids = counted(table, True)[["centroid_x_px", "centroid_y_px"]].to_numpy()
+            kept = counted(table, True)
+            centroids = kept[["centroid_x_px", "centroid_y_px"]].to_numpy()
             boxes = read_yolo(demo / "labels" / f"{name}.txt", image.shape)
+            diameters.append(kept["diameter_px"].to_numpy())
+            box_sides.append(box_diameters(boxes, image.shape, PSDOptions()))
             rows.append({"image": name, "predicted": len(centroids), "boxes": len(boxes),
                          "box_recall": box_recall(boxes, centroids),
                          "centroid_precision": centroid_precision(boxes, centroids)})
@@ -72,7 +78,8 @@ def main() -> None:
         if threshold == 0.5:
             print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
         print(f"threshold {threshold} {' '.join(sys.argv[2:])}: {table['predicted'].sum()} particles, "
-              f"box recall {table['box_recall'].mean():.3f}, centroid precision {table['centroid_precision'].mean():.3f}")
+              f"box recall {table['box_recall'].mean():.3f}, centroid precision {table['centroid_precision'].mean():.3f}, "
+              f"mean diameter {np.concatenate(diameters).mean():.1f} px vs boxes {np.concatenate(box_sides).mean():.1f} px")
 
 
 if __name__ == "__main__":
