@@ -31,17 +31,17 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-import yaml
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from tgan.cli import load_config  # noqa: E402
 from tgan.data import standardise  # noqa: E402
 from tgan.images import read_image  # noqa: E402
 from tgan.npssegnet import load_model, segment  # noqa: E402
-from tgan.options import SegmentOptions  # noqa: E402
+from tgan.options import SegmentOptions, from_dict  # noqa: E402
 from tgan.psd import particle_labels  # noqa: E402
 
 THREADS = 2
@@ -155,7 +155,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds over all images (after 1 warm-up)")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
-    opts = SegmentOptions(**yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["segment"])
+    config = load_config([str(ROOT / "config" / "config.yaml"), str(ROOT / "config" / "demo.yaml")])
+    opts = from_dict(SegmentOptions, config["segment"])  # what `make demo` segments with
     images = [read_image(p) for p in sorted(args.images.iterdir())
               if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff")]
     flags = set(open("/proc/cpuinfo").read().split()) if Path("/proc/cpuinfo").exists() else set()

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tgan.boxes import box_recall, centroid_precision, read_yolo  # noqa: E402
+from tgan.cli import load_config  # noqa: E402
 from tgan.evaluation import box_diameters  # noqa: E402
 from tgan.images import read_image, read_mask  # noqa: E402
 from tgan.npssegnet import load_model, probability, train_npssegnet  # noqa: E402
@@ -34,10 +35,8 @@ from tgan.psd import counted, find_particles  # noqa: E402
 
 
 def settings(section: str) -> dict:
-    """config.yaml's section with demo.yaml's on top."""
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    return {**config[section], **demo.get(section, {})}
+    """config.yaml's section with demo.yaml's on top (merged as Snakemake and `tgan watch` merge them)."""
+    return load_config([str(ROOT / "config" / "config.yaml"), str(ROOT / "config" / "demo.yaml")])[section]
 
 
 def main() -> None:
@@ -61,16 +60,16 @@ def main() -> None:
     probs = {}
     for path in sorted((demo / "images").iterdir()):
         image = read_image(run / "images" / f"{path.stem}.png")
-        probs[path.stem] = (image, probability(net, image, torch.device("cpu"), segment))
+        boxes = read_yolo(demo / "labels" / f"{path.stem}.txt", image.shape)
+        probs[path.stem] = (image, probability(net, image, torch.device("cpu"), segment), boxes)
+    box_sides = np.concatenate([box_diameters(boxes, image.shape, PSDOptions()) for image, _, boxes in probs.values()])
     for threshold in (0.3, 0.4, 0.5):
-        rows, diameters, box_sides = [], [], []
-        for name, (image, p) in probs.items():
+        rows, diameters = [], []
+        for name, (image, p, boxes) in probs.items():
             _, table = find_particles(p >= threshold, image, None, PSDOptions(), "demo", name)
             kept = counted(table, True)
             centroids = kept[["centroid_x_px", "centroid_y_px"]].to_numpy()
-            boxes = read_yolo(demo / "labels" / f"{name}.txt", image.shape)
             diameters.append(kept["diameter_px"].to_numpy())
-            box_sides.append(box_diameters(boxes, image.shape, PSDOptions()))
             rows.append({"image": name, "predicted": len(centroids), "boxes": len(boxes),
                          "box_recall": box_recall(boxes, centroids),
                          "centroid_precision": centroid_precision(boxes, centroids)})
@@ -79,7 +78,7 @@ def main() -> None:
             print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
         print(f"threshold {threshold} {' '.join(sys.argv[2:])}: {table['predicted'].sum()} particles, "
               f"box recall {table['box_recall'].mean():.3f}, centroid precision {table['centroid_precision'].mean():.3f}, "
-              f"mean diameter {np.concatenate(diameters).mean():.1f} px vs boxes {np.concatenate(box_sides).mean():.1f} px")
+              f"mean diameter {np.concatenate(diameters).mean():.1f} px vs boxes {box_sides.mean():.1f} px")
 
 
 if __name__ == "__main__":
