@@ -1,4 +1,5 @@
-"""NPsSegNet's real crops with rough-mask pseudo-labels (npssegnet.real_fraction, ignore_band_px)."""
+"""NPsSegNet's real crops with rough-mask pseudo-labels (npssegnet.real_fraction, ignore_band_px) and its
+moving average of the weights (npssegnet.ema_decay)."""
 
 import numpy as np
 import pytest
@@ -6,8 +7,10 @@ import segmentation_models_pytorch as smp
 import torch
 
 from synthetic import particle_image
+from tgan import networks
 from tgan.npssegnet import IGNORE, load_model, pseudo_labels, segment, train_npssegnet
 from tgan.options import NPsSegNetOptions, SegmentOptions
+from tgan.training import seed_everything
 
 TINY = dict(encoder="resnet18", encoder_depth=3, decoder_channels=[32, 16, 8], epochs=6, batch_size=4, crop_size=64)
 
@@ -66,3 +69,20 @@ def test_real_fraction_without_real_images_is_an_error(tmp_path):
     _, _, virtual, empty = real_and_virtual()
     with pytest.raises(ValueError, match="real_fraction"):
         train_npssegnet(virtual, empty, NPsSegNetOptions(**TINY, real_fraction=0.5), tmp_path, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.999999])
+def test_moving_average_is_the_model_written(tmp_path, decay):
+    """With a decay near 1 the average keeps the weights of its first step (AdamW's first step moves each
+    weight by about lr); without one the model is the last step's weights, many steps further."""
+    real, masks, virtual, empty = real_and_virtual()
+    opts = NPsSegNetOptions(**TINY, ema_decay=decay)
+    path = train_npssegnet(real + virtual, masks + empty, opts, tmp_path, torch.device("cpu"), seed=4)
+    seed_everything(4)  # the initial weights of that training
+    initial = dict(networks.npssegnet(opts.encoder, opts.decoder_channels, opts.encoder_depth).named_parameters())
+    trained = load_model(path, torch.device("cpu"))
+    moved = max((p - initial[name]).abs().max().item() for name, p in trained.named_parameters())
+    if decay:
+        assert moved < 1.5 * opts.lr, moved
+    else:
+        assert moved > 5 * opts.lr, moved

@@ -46,11 +46,17 @@ def train_cyclegan_small(out):
     return out / "generator.pt"
 
 
-def train_npssegnet_small(out):
+def train_npssegnet_small(out, ema_decay=0.0):
     images, masks = stack(6)
-    opts = NPsSegNetOptions(epochs=4, batch_size=2, crop_size=32, val_fraction=0.3, **SMALL_UNET)
+    opts = NPsSegNetOptions(epochs=4, batch_size=2, crop_size=32, val_fraction=0.3, ema_decay=ema_decay,
+                            **SMALL_UNET)
     train_npssegnet(images, masks, opts, out, CPU, seed=3)
     return out / "model.pt"
+
+
+def train_npssegnet_ema(out):
+    """The moving average is part of the checkpoint: a resumed run averages on from where it stopped."""
+    return train_npssegnet_small(out, ema_decay=0.7)
 
 
 def assert_same_weights(a, b):
@@ -64,7 +70,8 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("train", [train_pix2pix_small, train_cyclegan_small, train_npssegnet_small])
+@pytest.mark.parametrize("train", [train_pix2pix_small, train_cyclegan_small, train_npssegnet_small,
+                                   train_npssegnet_ema])
 def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch, train):
     reference = train(tmp_path / "reference")
 

@@ -8,6 +8,10 @@ Optionally (`real_fraction` > 0) part of each epoch's crops come from the stack'
 pseudo-labels (their rough masks): the virtual pairs teach the shapes, the real crops the real
 contrast that a CPU-scale GAN chain does not reproduce. A band of `ignore_band_px` around each
 pseudo-label outline, where a rough mask is least sure, is left out of the loss (label IGNORE).
+
+Optionally (`ema_decay` > 0) the model written is the exponential moving average of the weights (and
+BatchNorm statistics) over the training steps, not the last step's: at a CPU budget of a few hundred
+steps at a barely decayed learning rate the last weights carry the noise of the last few batches.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import segmentation_models_pytorch as smp
 import torch
 from scipy import ndimage
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import networks
 from .data import standardise
@@ -132,6 +137,9 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
     jaccard = smp.losses.JaccardLoss(smp.losses.BINARY_MODE, from_logits=True, ignore_index=IGNORE)
     optimiser = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimiser, step_size=opts.step_size, gamma=opts.gamma)
+    ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(opts.ema_decay), use_buffers=True)
+           if opts.ema_decay > 0 else None)
+    model = ema.module if ema is not None else net  # what is validated and saved
 
     def run_epoch(epoch: int) -> dict[str, float]:
         net.train()
@@ -150,17 +158,21 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
             loss = focal(logits, y) + jaccard(logits, y)
             loss.backward()
             optimiser.step()
+            if ema is not None:
+                ema.update_parameters(net)
             total, batches = total + loss.item(), batches + 1
         lr = optimiser.param_groups[0]["lr"]
         scheduler.step()
-        val_loss, val_iou = evaluate(net, images, masks, val_idx, opts.batch_size, device, focal, jaccard)
+        val_loss, val_iou = evaluate(model, images, masks, val_idx, opts.batch_size, device, focal, jaccard)
         return {"loss": total / max(batches, 1), "val_loss": val_loss, "val_iou": val_iou, "lr": lr}
 
     rngs = RandomStates(generator, augmentation_rngs[:1], augmentation_rngs[1:])
     trained = {"net": net, "optimiser": optimiser, "scheduler": scheduler, "rng": rngs}
+    if ema is not None:
+        trained["ema"] = ema
     run_epochs("train_npssegnet", out_dir, key, trained, opts.epochs, run_epoch)
     path = out_dir / "model.pt"
-    save_checkpoint(path, {"kind": "npssegnet", "arch": arch, "state_dict": net.state_dict()})
+    save_checkpoint(path, {"kind": "npssegnet", "arch": arch, "state_dict": model.state_dict()})
     return path
 
 

@@ -83,6 +83,7 @@ class NPsSegNetOptions:
     val_fraction: float = 0.1
     real_fraction: float = 0.0  # share of training crops from real images with rough-mask pseudo-labels
     ignore_band_px: int = 0     # pixels each side of a pseudo-label outline left out of the loss
+    ema_decay: float = 0.0      # 0: keep the last weights; else their exponential moving average per step
 
 
 @dataclass
