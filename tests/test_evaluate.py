@@ -197,6 +197,26 @@ def test_scores_against_boxes():
     assert s["mean_diameter_true_px"] == pytest.approx(9.0)  # sides 10 and 8
 
 
+def test_scores_leave_out_the_burned_in_annotations_the_psd_rule_ignores():
+    """A segmented scale bar is no particle of the user's table: with import_image's ignore region it
+    leaves the count, the object and the pixel scores, and a true particle cut by it leaves the sizes."""
+    labels = np.zeros((96, 96), np.int32)
+    for i, (y, x) in enumerate([(15, 15), (15, 60), (50, 30), (50, 75)], start=1):
+        labels[y - 5:y + 5, x - 5:x + 5] = i
+    labels[80:88, 10:20] = 5  # a true particle under the bar's rectangle ...
+    mask = labels > 0
+    mask[92:95, 40:80] = True  # ... and the segmented bar
+    ignore = np.zeros(mask.shape, bool)
+    ignore[86:, 0:90] = True
+    args = ({"a": mask}, {"a": labels}, {"a": mask.astype(float)}, "masks", PSDOptions())
+    plain, scored = score_method(*args), score_method(*args, {"a": ignore})
+    assert plain["count_predicted"] == 6 and scored["count_predicted"] == 4  # the sizes' counts: cut ones out
+    assert plain["object_precision"] == pytest.approx(5 / 6) and scored["object_precision"] == 1.0
+    assert plain["iou_particles"] < 1.0 and scored["iou_particles"] == 1.0
+    assert plain["count_true"] == 5 and scored["count_true"] == 4
+    assert plain["mean_diameter_true_px"] < scored["mean_diameter_true_px"]  # the cut 10x8 one left out
+
+
 def test_scores_against_instance_masks_of_a_perfect_prediction():
     _, labels = particle_image((96, 96), radii=(5,) * 6, seed=3)
     s = score_method({"a": labels > 0}, {"a": labels}, {"a": (labels > 0).astype(float)}, "masks", PSDOptions())

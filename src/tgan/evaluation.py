@@ -1,7 +1,10 @@
 """Scores of one segmentation method on a stack's ground truth, pooled over the evaluated images.
 
-Predicted particles are those the psd rule would report (watershed split, noise dropped), so the
-object and PSD scores say how far the user's particle table is from the manual one. Pixel scores
+Predicted particles are those the psd rule would report (watershed split, noise dropped, nothing
+inside a burned-in annotation that import_image found, and what touches one left out of the size
+statistics like a particle cut by the border), so the object and PSD scores say how far the user's
+particle table is from the manual one. Those annotations are no part of the sample: their pixels
+are left out of the pixel scores too. Pixel scores
 need mask ground truth; YOLO boxes give object-level and count/size scores only (predicted
 particles are matched through their bounding boxes, and a box side sqrt(w h) stands for the
 diameter).
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 from skimage.measure import regionprops
 
 from . import metrics
@@ -28,11 +32,15 @@ METHODS = {  # name in metrics.csv: what it is
 }
 
 
-def truth_diameters(labels: np.ndarray, options: PSDOptions) -> np.ndarray:
-    """Equivalent diameters (px) of the true particles that a PSD counts (the psd rule's filters)."""
+def truth_diameters(labels: np.ndarray, options: PSDOptions, ignore: np.ndarray | None = None) -> np.ndarray:
+    """Equivalent diameters (px) of the true particles that a PSD counts (the psd rule's filters: one
+    that touches the border or an ignored annotation is cut)."""
+    cut = (ndimage.binary_dilation(ignore, structure=np.ones((3, 3))) if ignore is not None and ignore.any()
+           else np.zeros(labels.shape, bool))
     return np.array([r.equivalent_diameter_area for r in regionprops(labels)
                      if r.equivalent_diameter_area >= options.min_diameter_px
-                     and not (options.exclude_border and touches_border(r.bbox, labels.shape))], float)
+                     and not (options.exclude_border and (touches_border(r.bbox, labels.shape)
+                                                          or cut[tuple(r.coords.T)].any()))], float)
 
 
 def box_diameters(boxes: np.ndarray, shape: tuple[int, int], options: PSDOptions) -> np.ndarray:
@@ -49,21 +57,24 @@ def box_diameters(boxes: np.ndarray, shape: tuple[int, int], options: PSDOptions
 
 
 def score_method(masks: dict[str, np.ndarray], truth: dict[str, np.ndarray], images: dict[str, np.ndarray],
-                 kind: str, options: PSDOptions) -> dict[str, float]:
+                 kind: str, options: PSDOptions, ignore: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """All scores of one method's binary masks against the ground truth (instance labels for kind
-    'masks', boxes for 'yolo'), pooled over the images of `truth`."""
+    'masks', boxes for 'yolo'), pooled over the images of `truth`. ignore: per image, the pixels of
+    burned-in annotations (scale bars, labels) that the psd rule leaves out."""
     counts = np.zeros(4, np.int64)
     matched = n_true = n_pred = 0
     true_d, pred_d, recalls, precisions = [], [], [], []
     for name, gt in truth.items():
         mask, image = masks[name], images[name]
-        labels, particles = find_particles(mask, image, None, options, "", name)
+        skip = (ignore or {}).get(name)
+        skip = np.zeros(mask.shape, bool) if skip is None else skip
+        labels, particles = find_particles(mask, image, None, options, "", name, skip)
         pred_d.append(counted(particles, options.exclude_border)["diameter_px"].to_numpy())
         if kind == "masks":
-            counts += metrics.confusion(mask, gt > 0)
+            counts += metrics.confusion(mask[~skip], gt[~skip] > 0)
             matched += metrics.count_matches(metrics.instance_iou(gt, labels))
             n_true += int(len(np.unique(gt[gt > 0])))
-            true_d.append(truth_diameters(gt, options))
+            true_d.append(truth_diameters(gt, options, skip))
         else:
             pred_boxes = np.array([[r.bbox[1], r.bbox[0], r.bbox[3], r.bbox[2]] for r in regionprops(labels)],
                                   float).reshape(-1, 4)

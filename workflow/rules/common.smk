@@ -219,6 +219,11 @@ def evaluated_images(wildcards):
     return [stack_images(wildcards.stack)[n] for n in ground_truth(wildcards.stack)]
 
 
+def evaluated_calibrations(wildcards):
+    """import_image's records of the evaluated images: their burned-in annotations are not scored."""
+    return [f"results/{wildcards.stack}/images/{n}.json" for n in ground_truth(wildcards.stack)]
+
+
 def training_names(wildcards):
     """The images a supervised fold trains on: all with ground truth except the fold's own."""
     return [n for n, fold in supervised_folds(wildcards.stack).items() if fold != int(wildcards.fold)]

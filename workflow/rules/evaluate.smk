@@ -131,6 +131,7 @@ rule evaluate:
         segmentation=lambda w: [segmentation_mask(w.stack, n) for n in ground_truth(w.stack)],
         masks="results/{stack}/evaluation/masks",
         images=evaluated_images,
+        calibrations=evaluated_calibrations,
         ground_truth=lambda w: list(ground_truth(w.stack).values()),
     output:
         metrics=report("results/{stack}/evaluation/metrics.csv", caption="../report/metrics.rst",
