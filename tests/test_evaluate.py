@@ -7,11 +7,13 @@ import pytest
 import tifffile
 import imageio.v3 as iio
 import yaml
+from scipy import ndimage
+from skimage.measure import label
 
 from synthetic import particle_image
 from workflow_helpers import snakemake
 from tgan.evaluation import METHODS, cover_tiles, score_method
-from tgan.ground_truth import ground_truth_files, read_boxes, read_instances
+from tgan.ground_truth import box_masks, ground_truth_files, read_boxes, read_instances, read_truth_mask
 from tgan.images import write_image
 from tgan.options import PSDOptions
 from tgan.subsets import kfold
@@ -97,19 +99,20 @@ def test_image_quality_of_both_generations(evaluated):
     assert table[table["metric"] == "fid"]["note"].str.startswith("not computed").all()
 
 
-def test_yolo_ground_truth_adds_no_supervised_training(tmp_path):
+def test_yolo_ground_truth_trains_the_supervised_baseline_too(tmp_path):
     root = make_labelled_stack(tmp_path / "labelled")
     (root / "boxes").mkdir()
     for i in range(N_IMAGES):
         (root / "boxes" / f"img{i}.txt").write_text("0 0.5 0.5 0.1 0.1\n")
     config = write_stacks(tmp_path / "stacks.yaml", {
         "boxes": {"images": str(root / "images"), "ground_truth": {"yolo": str(root / "boxes")}},
-        "plain": {"images": str(root / "images")}})
+        "plain": {"images": str(root / "images")}}, {"folds": 2})
     result = snakemake(tmp_path, "-n", configs=[config])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "results/boxes/evaluation/metrics.csv" in result.stdout
     assert "results/plain/evaluation" not in result.stdout
-    assert "train_npssegnet_gen1" in result.stdout and "train_supervised" not in result.stdout
+    assert "train_npssegnet_gen1" in result.stdout
+    assert "results/boxes/evaluation/supervised/fold1/model.pt" in result.stdout  # on the boxes' ellipses
 
 
 def test_ground_truth_errors_name_the_stack_and_folder(tmp_path):
@@ -182,6 +185,28 @@ def test_cover_tiles():
     assert np.array_equal(tiles[-1], array[1:5, 3:7])
     assert set(np.concatenate([t.ravel() for t in tiles])) == set(array.ravel())
     assert cover_tiles(np.ones((2, 2)), 4)[0].shape == (4, 4)
+
+
+def test_box_masks_are_the_inscribed_ellipses():
+    boxes = np.array([[10, 20, 30, 30], [0, 0, 4, 4], [60, 60, 70, 70]], float)  # the last one runs off the image
+    mask = box_masks(boxes, (64, 64))
+    first = mask[20:30, 10:30]
+    assert first.sum() == pytest.approx(np.pi / 4 * 200, rel=0.1)
+    assert first[5].all() and first[:, 10].all() and not first[0, 0] and not first[-1, -1]
+    assert mask[:20].sum() + mask[30:60].sum() == mask[0:4, 0:4].sum() > 0  # nothing outside the boxes
+    labels = label(mask)
+    assert labels.max() == 3
+    assert np.allclose(ndimage.center_of_mass(mask[20:30, 10:30]), (4.5, 9.5))  # centred in the box
+
+
+def test_supervised_training_masks_of_either_kind(tmp_path):
+    (tmp_path / "a.txt").write_text("0 0.25 0.5 0.25 0.5\n")  # x 8-24, y 16-48 of a 64 x 64 image
+    mask = read_truth_mask(tmp_path / "a.txt", "yolo", (64, 64))
+    assert mask.sum() == pytest.approx(np.pi / 4 * 16 * 32, rel=0.1) and mask[32, 16] and not mask[32, 40]
+    iio.imwrite(tmp_path / "a.png", (mask * 255).astype(np.uint8))
+    assert np.array_equal(read_truth_mask(tmp_path / "a.png", "masks", (64, 64)), mask)
+    with pytest.raises(ValueError, match=r"a.png: ground truth \(64, 64\) and its image \(64, 60\) differ"):
+        read_truth_mask(tmp_path / "a.png", "masks", (64, 60))
 
 
 def test_scores_against_boxes():

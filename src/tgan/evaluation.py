@@ -27,7 +27,7 @@ METHODS = {  # name in metrics.csv: what it is
     "label_free": "NPsSegNet trained on the virtual dataset (gen2): the method",
     "rough_masks": "the stack's rough-mask segmenter alone",
     "gen1_only": "NPsSegNet trained on gen1 (no CycleGAN): the paper's ablation",
-    "supervised": "NPsSegNet trained on the ground-truth masks, k-fold cross-validated: manual labelling",
+    "supervised": "NPsSegNet trained on the ground truth (masks, or ellipses in the boxes), k-fold: manual labelling",
     "classical": "the classical segmenter",
 }
 

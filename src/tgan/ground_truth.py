@@ -14,6 +14,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import tifffile
+from skimage.draw import ellipse
 from skimage.measure import label
 from skimage.segmentation import relabel_sequential
 
@@ -81,3 +82,25 @@ def read_boxes(path: str | os.PathLike, shape: tuple[int, int], crop: dict[str, 
     boxes = read_yolo(path, original) - np.array([left, top, left, top], float)
     boxes = np.clip(boxes, 0, [shape[1], shape[0], shape[1], shape[0]])
     return boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
+
+
+def box_masks(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The particle mask a box annotation implies, for training the supervised baseline on boxes: the
+    ellipse inscribed in each box (x0, y0, x1, y1). Round particles fill pi/4 of their box; a box
+    annotation says no more about a particle's outline."""
+    mask = np.zeros(shape, bool)
+    for x0, y0, x1, y1 in boxes:
+        rows, cols = ellipse((y0 + y1) / 2 - 0.5, (x0 + x1) / 2 - 0.5, (y1 - y0) / 2, (x1 - x0) / 2, shape)
+        mask[rows, cols] = True
+    return mask
+
+
+def read_truth_mask(path: str | os.PathLike, kind: str, shape: tuple[int, int],
+                    crop: dict[str, int] | None = None) -> np.ndarray:
+    """Binary particle mask of a ground-truth file of either kind, for an image of `shape` (after the crop)."""
+    if kind == "yolo":
+        return box_masks(read_boxes(path, shape, crop), shape)
+    truth = read_instances(path, crop) > 0
+    if truth.shape != tuple(shape):
+        raise ValueError(f"{path}: ground truth {truth.shape} and its image {tuple(shape)} differ in size")
+    return truth

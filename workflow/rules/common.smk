@@ -197,7 +197,7 @@ def ground_truth_type(stack):
 
 
 def supervised_folds(stack):
-    """{image name: fold} of the supervised baseline's k-fold cross-validation (mask ground truth only)."""
+    """{image name: fold} of the supervised baseline's k-fold cross-validation."""
     return kfold(list(ground_truth(stack)), config["evaluate"]["folds"], config["seed"])
 
 
@@ -206,8 +206,7 @@ def check_ground_truth():
     for stack in EVALUATED_STACKS:
         try:
             ground_truth(stack)
-            if ground_truth_type(stack) == "masks":
-                supervised_folds(stack)
+            supervised_folds(stack)
         except (OSError, ValueError) as err:
             raise WorkflowError(f"stack {stack}: ground_truth: {err}")
 
@@ -231,10 +230,9 @@ def training_names(wildcards):
 
 def baseline_models(wildcards):
     stack = wildcards.stack
-    inputs = {"gen1_model": f"results/{stack}/evaluation/npssegnet_gen1/model.pt"}
-    if ground_truth_type(stack) == "masks":
-        inputs["supervised"] = expand("results/{stack}/evaluation/supervised/fold{fold}/model.pt", stack=stack,
-                                      fold=range(config["evaluate"]["folds"]))
+    inputs = {"gen1_model": f"results/{stack}/evaluation/npssegnet_gen1/model.pt",
+              "supervised": expand("results/{stack}/evaluation/supervised/fold{fold}/model.pt", stack=stack,
+                                   fold=range(config["evaluate"]["folds"]))}
     rough = stack_settings(stack, "rough_masks")
     if rough["method"] == "model":
         inputs["rough_model"] = npssegnet_model(rough["from_stack"])

@@ -30,8 +30,9 @@ rule train_npssegnet_gen1:
 
 
 rule train_supervised:
-    """Baseline (d), manual labelling: NPsSegNet trained on the ground-truth masks of the other folds,
-    cut into tiles of the virtual images' size, with as many crops per epoch as the virtual dataset."""
+    """Baseline (d), manual labelling: NPsSegNet trained on the ground-truth masks of the other folds (boxes:
+    the ellipses inscribed in them), cut into tiles of the virtual images' size, with as many crops per
+    epoch as the virtual dataset."""
     input:
         images=lambda w: [stack_images(w.stack)[n] for n in training_names(w)],
         ground_truth=lambda w: [ground_truth(w.stack)[n] for n in training_names(w)],
@@ -39,6 +40,7 @@ rule train_supervised:
         model="results/{stack}/evaluation/supervised/fold{fold}/model.pt",
         losses="results/{stack}/evaluation/supervised/fold{fold}/losses.csv",
     params:
+        kind=lambda w: ground_truth_type(w.stack),
         crop=lambda w: config["stacks"][w.stack].get("crop", {}),
         tile=lambda w: stack_settings(w.stack, "synthesize_masks")["size"],
         epoch_size=lambda w: stack_settings(w.stack, "synthesize_masks")["count"],
@@ -72,7 +74,7 @@ rule baseline_masks:
         directory("results/{stack}/evaluation/masks"),
     params:
         names=lambda w: list(ground_truth(w.stack)),
-        folds=lambda w: supervised_folds(w.stack) if ground_truth_type(w.stack) == "masks" else {},
+        folds=lambda w: supervised_folds(w.stack),
         rough=lambda w: stack_settings(w.stack, "rough_masks"),
         polarity=polarity,
         segment=lambda w: stack_settings(w.stack, "segment"),

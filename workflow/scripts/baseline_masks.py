@@ -1,7 +1,7 @@
 """baseline_masks: the masks of every comparison method on the images with ground truth.
 
 masks/classical, masks/gen1_only, masks/supervised (each image by the fold model that did not see
-it; mask ground truth only) and masks/rough_masks (the stack's rough-mask segmenter on every image,
+it) and masks/rough_masks (the stack's rough-mask segmenter on every image,
 when it is not the classical one).
 """
 
@@ -23,14 +23,13 @@ if params.rough["method"] != "classical":
 gen1_net = load_model(snakemake.input.gen1_model, device)
 methods["gen1_only"] = lambda image: segment(gen1_net, image, device, settings)
 fold_nets = {int(Path(p).parent.name.removeprefix("fold")): load_model(p, device)
-             for p in snakemake.input.get("supervised", [])}
+             for p in snakemake.input.supervised}
 
 out = Path(snakemake.output[0])
 for name, path in zip(params.names, snakemake.input.images):
     image = read_image(path)
     masks = {method: segmenter(image) for method, segmenter in methods.items()}
-    if fold_nets:
-        masks["supervised"] = segment(fold_nets[params.folds[name]], image, device, settings)
+    masks["supervised"] = segment(fold_nets[params.folds[name]], image, device, settings)
     for method, mask in masks.items():
         write_mask(out / method / f"{name}.png", mask)
     print(name, ", ".join(f"{m} {mask.mean() * 100:.1f} %" for m, mask in masks.items()))

@@ -31,9 +31,8 @@ rough = folder / "rough_masks" if (folder / "rough_masks").is_dir() else folder 
 sources = {"label_free": {n: p for n, p in zip(names, snakemake.input.segmentation)},
            "rough_masks": {n: rough / f"{n}.png" for n in names},
            "gen1_only": {n: folder / "gen1_only" / f"{n}.png" for n in names},
+           "supervised": {n: folder / "supervised" / f"{n}.png" for n in names},
            "classical": {n: folder / "classical" / f"{n}.png" for n in names}}
-if params.kind == "masks":
-    sources["supervised"] = {n: folder / "supervised" / f"{n}.png" for n in names}
 options = from_dict(PSDOptions, params.psd)
 # the burned-in annotations import_image found: the psd rule leaves them out, so the scores do too
 ignore = {n: ignore_mask(images[n].shape, json.loads(Path(p).read_text()).get("ignore", []))

@@ -1,10 +1,11 @@
-"""train_supervised: one fold of the manual-labelling baseline, NPsSegNet on ground-truth masks."""
+"""train_supervised: one fold of the manual-labelling baseline, NPsSegNet on the ground-truth masks (or on
+the ellipses inscribed in the ground-truth boxes)."""
 
 from pathlib import Path
 
 from tgan import job
 from tgan.evaluation import cover_tiles
-from tgan.ground_truth import read_instances
+from tgan.ground_truth import read_truth_mask
 from tgan.images import read_image
 from tgan.npssegnet import train_npssegnet
 from tgan.options import NPsSegNetOptions, from_dict
@@ -13,9 +14,8 @@ device = job.start(snakemake)
 params = snakemake.params
 images, masks = [], []
 for image_path, truth_path in zip(snakemake.input.images, snakemake.input.ground_truth):
-    image, truth = read_image(image_path), read_instances(truth_path, params.crop) > 0
-    if image.shape != truth.shape:
-        raise ValueError(f"{truth_path}: ground truth {truth.shape} and image {image_path} {image.shape} differ in size")
+    image = read_image(image_path)
+    truth = read_truth_mask(truth_path, params.kind, image.shape, params.crop)
     images += cover_tiles(image, params.tile)
     masks += cover_tiles(truth, params.tile)
 print(f"fold {snakemake.wildcards.fold}: {len(snakemake.input.images)} images, {len(images)} tiles of {params.tile} px")
