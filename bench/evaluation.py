@@ -101,11 +101,12 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def report(command: str, wall_s: float) -> str:
+def report(command: str, wall_s: float, fresh: bool) -> str:
     parts = [f"Command: `{command}`  ",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
              f"{platform.system()} {platform.release()}, Python {platform.python_version()}  ",
-             f"Wall time: {wall_s / 60:.1f} min (both stacks, from scratch)", ""]
+             f"Wall time: {wall_s / 60:.1f} min (both stacks, "
+             f"{'from scratch' if fresh else 'reusing the outputs of an earlier run that this one did not change'})", ""]
     for stack in SUBSETS:
         folder = ROOT / "results" / stack / "evaluation"
         if not (folder / "metrics.csv").is_file() or not (folder / "image_quality.csv").is_file():
@@ -137,13 +138,14 @@ def main() -> None:
     targets = [f"results/{s}/evaluation/{f}" for s in SUBSETS for f in ("metrics.csv", "image_quality.csv")]
     cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", str(args.cores), "--configfile", str(config),
            "--keep-going"]  # a stack whose self-check fails leaves the other stack's evaluation running
+    fresh = not any((ROOT / "results" / stack / "rough_masks").exists() for stack in SUBSETS)
     start = time.time()
     failed = subprocess.run(cmd, cwd=ROOT).returncode
     wall = time.time() - start
     out = ROOT / "results" / "bench" / f"{args.name}.md"
     command = " ".join(["python bench/evaluation.py", f"--cores {args.cores}", *(f"--set {s}" for s in args.set),
                         *([f"--name {args.name}"] if args.name != "benchmarks" else [])])
-    out.write_text(report(f"flock /tmp/cpu.lock {command}", wall))
+    out.write_text(report(f"flock /tmp/cpu.lock {command}", wall, fresh))
     print(out.read_text())
     if failed:
         sys.exit(f"the workflow failed for at least one stack (exit {failed}): see {out} and logs/")
