@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 from skimage.measure import regionprops
 
 from . import metrics
 from .boxes import box_recall, centroid_precision
 from .data import pad_to
-from .psd import counted, find_particles, touches_border
+from .psd import counted, cut_zone, find_particles, touches_border
 from .options import PSDOptions
 
 METHODS = {  # name in metrics.csv: what it is
@@ -32,11 +31,10 @@ METHODS = {  # name in metrics.csv: what it is
 }
 
 
-def truth_diameters(labels: np.ndarray, options: PSDOptions, ignore: np.ndarray | None = None) -> np.ndarray:
+def truth_diameters(labels: np.ndarray, options: PSDOptions, ignore: np.ndarray) -> np.ndarray:
     """Equivalent diameters (px) of the true particles that a PSD counts (the psd rule's filters: one
     that touches the border or an ignored annotation is cut)."""
-    cut = (ndimage.binary_dilation(ignore, structure=np.ones((3, 3))) if ignore is not None and ignore.any()
-           else np.zeros(labels.shape, bool))
+    cut = cut_zone(ignore)
     return np.array([r.equivalent_diameter_area for r in regionprops(labels)
                      if r.equivalent_diameter_area >= options.min_diameter_px
                      and not (options.exclude_border and (touches_border(r.bbox, labels.shape)

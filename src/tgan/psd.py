@@ -74,6 +74,11 @@ def touches_border(bbox: tuple[int, int, int, int], shape: tuple[int, int]) -> b
     return r0 == 0 or c0 == 0 or r1 == shape[0] or c1 == shape[1]
 
 
+def cut_zone(ignore: np.ndarray) -> np.ndarray:
+    """Pixels on or next to an ignored annotation: a particle there is cut by it, like one at the border."""
+    return ndimage.binary_dilation(ignore, structure=np.ones((3, 3)))
+
+
 def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | None, options: PSDOptions,
                    stack: str, image_name: str, ignore: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """(instance labels, one row per particle) of one segmented image.
@@ -87,7 +92,7 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
     cut = np.zeros(mask.shape, bool)
     if ignore is not None and ignore.any():
         mask = mask & ~ignore
-        cut = ndimage.binary_dilation(ignore, structure=np.ones((3, 3)))
+        cut = cut_zone(ignore)
     labels = particle_labels(mask, options.split_touching, options.neck_depth_px)
     nm = pixel_size_nm if pixel_size_nm is not None else np.nan
     min_diameter_px = options.min_diameter_px
