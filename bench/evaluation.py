@@ -1,7 +1,7 @@
 """Evaluation benchmark on real data: methods (a)-(e) on subsets of the two data sets in ../shared/data.
 
-    python bench/evaluation.py [--cores 2] [--set npssegnet.real_fraction=0] [--set seed=1] [--name NAME]
-                                                     (or: make bench; run it under the CPU lock)
+    python bench/evaluation.py [--cores 2] [--set npssegnet.real_fraction=0] [--set seed=1] [--rounds N]
+                               [--name NAME]         (or: make bench; run it under the CPU lock)
 
 Links the chosen images into results/bench_data/, runs the workflow up to the evaluation of both
 stacks and writes results/bench/NAME.md (default benchmarks.md): one table per stack (metrics as
@@ -10,7 +10,8 @@ wall time. The step settings are config/demo.yaml's (what a user without a GPU r
 and evaluation settings config/bench.yaml's: the merged config is written to results/bench/config.yaml.
 `--set SECTION.KEY=VALUE` changes one step setting for an ablation row (same seed), `--set seed=1` a top-level
 key (the spread over seeds); Snakemake then
-reruns only what that setting touches. The data sets are not part of the project: without
+reruns only what that setting touches. `--rounds N` adds N model-adaptation rounds to both stacks
+(stacks' adaptation_rounds) and a table for each round, whose "rough masks" column is the previous round. The data sets are not part of the project: without
 ../shared/data the script says so and exits.
 """
 
@@ -43,11 +44,19 @@ TABLE_METRICS = ["pixel_accuracy", "iou_background", "iou_particles", "mean_iou"
                  "wasserstein_px", "ks_statistic"]
 
 
-def bench_config(settings: list[str]) -> Path:
-    """config/demo.yaml's step settings with config/bench.yaml's stacks, threads and evaluation, and the
-    --set overrides; written to results/bench/config.yaml."""
+def bench_stacks(rounds: int) -> list[str]:
+    """The evaluated stacks: each bench stack, then its adaptation rounds."""
+    return [f"{stack}_round{k}" if k else stack for stack in SUBSETS for k in range(rounds + 1)]
+
+
+def bench_config(settings: list[str], rounds: int) -> Path:
+    """config/demo.yaml's step settings with config/bench.yaml's stacks, threads and evaluation, the
+    --set overrides and the adaptation rounds; written to results/bench/config.yaml."""
     config = {k: v for k, v in yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()).items() if k != "stacks"}
     config.update(yaml.safe_load((ROOT / "config" / "bench.yaml").read_text()))
+    if rounds:
+        for stack in config["stacks"].values():
+            stack["adaptation_rounds"] = rounds
     for setting in settings:
         key, _, value = setting.partition("=")
         section, _, name = key.partition(".")
@@ -63,10 +72,10 @@ def bench_config(settings: list[str]) -> Path:
     return path
 
 
-def checks_table() -> str:
-    """Every self-check figure of both stacks: stack, stage, figure, value, limit, passed."""
+def checks_table(stacks: list[str]) -> str:
+    """Every self-check figure of the stacks: stack, stage, figure, value, limit, passed."""
     rows = []
-    for stack in SUBSETS:
+    for stack in stacks:
         for path in sorted((ROOT / "results" / stack / "checks").glob("*.csv")):
             table = pd.read_csv(path)
             rows += [{"stack": stack, **r} for r in table[["stage", "figure", "value", "limit", "passed"]].to_dict("records")]
@@ -101,13 +110,13 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def report(command: str, wall_s: float, fresh: bool) -> str:
+def report(command: str, wall_s: float, fresh: bool, stacks: list[str]) -> str:
     parts = [f"Command: `{command}`  ",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
              f"{platform.system()} {platform.release()}, Python {platform.python_version()}  ",
              f"Wall time: {wall_s / 60:.1f} min (both stacks, "
              f"{'from scratch' if fresh else 'reusing the outputs of an earlier run that this one did not change'})", ""]
-    for stack in SUBSETS:
+    for stack in stacks:
         folder = ROOT / "results" / stack / "evaluation"
         if not (folder / "metrics.csv").is_file() or not (folder / "image_quality.csv").is_file():
             parts += [f"### {stack}", "", f"Not evaluated: a job of the stack failed (see logs/{stack}/ and the "
@@ -120,7 +129,7 @@ def report(command: str, wall_s: float, fresh: bool) -> str:
         quality["value"] = [v if v == v else "not computed" for v in quality["value"]]
         quality = quality.pivot(index="metric", columns="generation", values="value")
         parts += [f"### {stack}", "", markdown(wide), "", "Generated images:", "", markdown(quality), ""]
-    parts += ["### Self-checks", "", checks_table(), ""]
+    parts += ["### Self-checks", "", checks_table(stacks), ""]
     return "\n".join(parts)
 
 
@@ -129,13 +138,15 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE",
                         help="change one setting of the demo preset (an ablation row), or a top-level key such as seed=1")
+    parser.add_argument("--rounds", type=int, default=0, help="model-adaptation rounds of both stacks")
     parser.add_argument("--name", default="benchmarks", help="report name: results/bench/NAME.md")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the shared data sets are not here; the evaluation benchmark needs them")
     link_subsets()
-    config = bench_config(args.set)
-    targets = [f"results/{s}/evaluation/{f}" for s in SUBSETS for f in ("metrics.csv", "image_quality.csv")]
+    config = bench_config(args.set, args.rounds)
+    stacks = bench_stacks(args.rounds)
+    targets = [f"results/{s}/evaluation/{f}" for s in stacks for f in ("metrics.csv", "image_quality.csv")]
     cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", str(args.cores), "--configfile", str(config),
            "--keep-going"]  # a stack whose self-check fails leaves the other stack's evaluation running
     fresh = not any((ROOT / "results" / stack / "rough_masks").exists() for stack in SUBSETS)
@@ -144,8 +155,8 @@ def main() -> None:
     wall = time.time() - start
     out = ROOT / "results" / "bench" / f"{args.name}.md"
     command = " ".join(["python bench/evaluation.py", f"--cores {args.cores}", *(f"--set {s}" for s in args.set),
-                        *([f"--name {args.name}"] if args.name != "benchmarks" else [])])
-    out.write_text(report(f"flock /tmp/cpu.lock {command}", wall, fresh))
+                        *([f"--rounds {args.rounds}"] if args.rounds else []), *([f"--name {args.name}"] if args.name != "benchmarks" else [])])
+    out.write_text(report(f"flock /tmp/cpu.lock {command}", wall, fresh, stacks))
     print(out.read_text())
     if failed:
         sys.exit(f"the workflow failed for at least one stack (exit {failed}): see {out} and logs/")

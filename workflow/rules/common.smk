@@ -17,6 +17,11 @@ from tgan.ground_truth import ground_truth_files, ground_truth_kind  # noqa: E40
 from tgan.images import stack_sources as read_stack_sources  # noqa: E402
 from tgan.subsets import kfold  # noqa: E402
 
+# NAME_roundK -> NAME: a round has its stack's images and ground truth, so its evaluation reuses the stack's
+# supervised baseline instead of training the same k-fold models again.
+ROUND_OF = {}
+
+
 def add_adaptation_rounds(stacks):
     """The paper's model adaptation as stacks of their own: NAME_round1 .. NAME_roundN hold NAME's images and
     settings, and each takes its rough masks from the previous round's NPsSegNet (rough_masks method model),
@@ -31,6 +36,7 @@ def add_adaptation_rounds(stacks):
             if previous in stacks:
                 raise WorkflowError(f"stack {name}: adaptation round {previous} is also a configured stack name")
             stacks[previous] = round_settings
+            ROUND_OF[previous] = name
 
 
 add_adaptation_rounds(config["stacks"])
@@ -231,7 +237,8 @@ def training_names(wildcards):
 def baseline_models(wildcards):
     stack = wildcards.stack
     inputs = {"gen1_model": f"results/{stack}/evaluation/npssegnet_gen1/model.pt",
-              "supervised": expand("results/{stack}/evaluation/supervised/fold{fold}/model.pt", stack=stack,
+              "supervised": expand("results/{stack}/evaluation/supervised/fold{fold}/model.pt",
+                                   stack=ROUND_OF.get(stack, stack),
                                    fold=range(config["evaluate"]["folds"]))}
     rough = stack_settings(stack, "rough_masks")
     if rough["method"] == "model":
