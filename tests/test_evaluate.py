@@ -1,6 +1,8 @@
 """The evaluate rule end to end (tiny preset) on a synthetic stack with known instance masks, and the
 ground truth it reads."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from scipy import ndimage
 from skimage.measure import label
 
 from synthetic import particle_image
-from workflow_helpers import snakemake
+from workflow_helpers import planned_jobs, snakemake
 from tgan.evaluation import METHODS, cover_tiles, score_method
 from tgan.ground_truth import box_masks, ground_truth_files, read_boxes, read_instances, read_truth_mask
 from tgan.images import write_image
@@ -113,6 +115,24 @@ def test_yolo_ground_truth_trains_the_supervised_baseline_too(tmp_path):
     assert "results/plain/evaluation" not in result.stdout
     assert "train_npssegnet_gen1" in result.stdout
     assert "results/boxes/evaluation/supervised/fold1/model.pt" in result.stdout  # on the boxes' ellipses
+
+
+def test_adaptation_round_is_scored_against_the_previous_round_with_its_stacks_supervised_folds(tmp_path):
+    """A round has its stack's images and labels: its evaluation trains no k-fold models of its own, and its
+    rough-mask column is the previous round's NPsSegNet."""
+    root = make_labelled_stack(tmp_path / "labelled")
+    config = write_stacks(tmp_path / "stacks.yaml", {"lab": {"images": str(root / "images"), "adaptation_rounds": 1,
+                                                             "ground_truth": {"masks": str(root / "masks")}}},
+                          {"folds": 2})
+    result = snakemake(tmp_path, "-n", "results/lab_round1/evaluation/metrics.csv", configs=[config])
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = planned_jobs(result.stdout)
+    assert [stack for rule, stack, _ in jobs if rule == "train_supervised"] == ["lab", "lab"]
+    baseline = re.search(r"rule baseline_masks:\n\s+input: (.*)\n\s+output: results/lab_round1/", result.stdout)
+    inputs = baseline.group(1).split(", ")
+    assert "results/lab/evaluation/supervised/fold1/model.pt" in inputs
+    assert "results/lab/npssegnet/model.pt" in inputs  # the rough masks of round 1
+    assert "results/lab_round1/evaluation/npssegnet_gen1/model.pt" in inputs
 
 
 def test_ground_truth_errors_name_the_stack_and_folder(tmp_path):
