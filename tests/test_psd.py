@@ -3,13 +3,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 from burned_in import with_data_bar, with_scale_bar
 from tgan.annotations import ignore_mask
 from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR, IGNORED_COLOUR, overlay
 from tgan.images import import_image, write_image, write_mask
 from tgan.options import PSDOptions
 from tgan.psd import (ALL_IMAGES, counted, feret_diameters, find_particles, fit_lognormal, measure_image, summarise,
-                      with_calibration)
+                      typical_radius, with_calibration)
 
 SHAPE = (300, 400)
 
@@ -60,6 +61,35 @@ def test_elongated_particle_is_not_split():
     assert len(table) == 1
     assert table.loc[0, "aspect_ratio"] == pytest.approx(5, rel=0.03)
     assert table.loc[0, "major_axis_px"] == pytest.approx(80, rel=0.03)
+
+
+def ragged_particle_and_touching_pair(scale):
+    """An 80 px particle with six lobes on its outline, and two touching 80 px discs, drawn `scale` times
+    as large."""
+    ragged = draw_discs([(140 * scale, 230 * scale, 40 * scale)] + [
+        ((140 + 44 * np.sin(a)) * scale, (230 + 44 * np.cos(a)) * scale, 10 * scale)
+        for a in np.linspace(0, 2 * np.pi, 6, endpoint=False)], (int(200 * scale), int(320 * scale)))
+    pair = draw_discs([(60 * scale, 60 * scale, 40 * scale), (60 * scale, 130 * scale, 40 * scale)],
+                      ragged.shape)
+    return ragged, pair
+
+
+def test_neck_depth_ratio_splits_the_same_at_every_magnification():
+    """With a fixed 1 px neck depth a large ragged particle falls apart into its lobes, while its 4x smaller
+    copy stays whole; a neck depth in proportion to the particle radius keeps both whole and still splits
+    the touching pair at both sizes."""
+    for scale, fixed_count in ((1.0, 7), (0.25, 1)):
+        ragged, pair = ragged_particle_and_touching_pair(scale)
+        assert len(particles(ragged, neck_depth_ratio=0.0)[1]) == fixed_count
+        assert len(particles(ragged, neck_depth_ratio=0.2)[1]) == 1
+        assert len(particles(pair, neck_depth_ratio=0.2)[1]) == 2
+    assert typical_radius(np.zeros((5, 5), bool), np.zeros((5, 5))) == 0.0
+
+
+def test_typical_radius_is_that_of_the_blob_holding_most_of_the_area():
+    mask = draw_discs([(150, 200, 30)] + [(20, 20 + 12 * i, 2) for i in range(30)])  # one particle, 30 specks
+    distance = ndimage.distance_transform_edt(mask)
+    assert typical_radius(mask, distance) == pytest.approx(30, abs=1)
 
 
 def test_feret_diameters_of_a_block_are_exact():

@@ -104,6 +104,7 @@ class PSDOptions:
 
     split_touching: bool = True
     neck_depth_px: float = 1.0
+    neck_depth_ratio: float = 0.15
     exclude_border: bool = True
     min_diameter_px: float = 3.0
     min_diameter_nm: float = 0.0
