@@ -9,10 +9,10 @@ rows, methods as columns), the generated-image quality, the self-checks, the com
 wall time. The step settings are config/demo.yaml's (what a user without a GPU runs), the stacks
 and evaluation settings config/bench.yaml's: the merged config is written to results/bench/config.yaml.
 `--set SECTION.KEY=VALUE` changes one step setting for an ablation row (same seed), `--set seed=1` a top-level
-key (the spread over seeds); Snakemake then
-reruns only what that setting touches. `--rounds N` adds N model-adaptation rounds to both stacks
-(stacks' adaptation_rounds) and a table for each round, whose "rough masks" column is the previous round. The data sets are not part of the project: without
-../shared/data the script says so and exits.
+key (the spread over seeds); Snakemake then reruns only what that setting touches. `--rounds N` adds N
+model-adaptation rounds to both stacks (stacks' adaptation_rounds) and a table for each round, whose "rough
+masks" column is the previous round. The data sets are not part of the project: without ../shared/data the
+script says so and exits.
 """
 
 from __future__ import annotations
@@ -155,7 +155,8 @@ def main() -> None:
     wall = time.time() - start
     out = ROOT / "results" / "bench" / f"{args.name}.md"
     command = " ".join(["python bench/evaluation.py", f"--cores {args.cores}", *(f"--set {s}" for s in args.set),
-                        *([f"--rounds {args.rounds}"] if args.rounds else []), *([f"--name {args.name}"] if args.name != "benchmarks" else [])])
+                        *([f"--rounds {args.rounds}"] if args.rounds else []),
+                        *([f"--name {args.name}"] if args.name != "benchmarks" else [])])
     out.write_text(report(f"flock /tmp/cpu.lock {command}", wall, fresh, stacks))
     print(out.read_text())
     if failed:

@@ -40,7 +40,7 @@ PIXEL_CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
 
 
 def particle_labels(mask: np.ndarray, split_touching: bool = True, neck_depth_px: float = 1.0,
-                    neck_depth_ratio: float = 0.0) -> np.ndarray:
+                    neck_depth_ratio: float = 0.15) -> np.ndarray:
     """Instance labels of a binary mask (8-connected particles).
 
     With split_touching, a connected blob is cut into several particles by a watershed of its
@@ -54,7 +54,7 @@ def particle_labels(mask: np.ndarray, split_touching: bool = True, neck_depth_px
     if not split_touching:
         return label(mask, connectivity=2)
     distance = ndimage.distance_transform_edt(mask)
-    depth = max(neck_depth_px, neck_depth_ratio * typical_radius(mask, distance))
+    depth = max(neck_depth_px, neck_depth_ratio * typical_radius(mask, distance) if neck_depth_ratio else 0.0)
     seeds = label(local_maxima(reconstruction(distance - depth, distance, method="dilation")) & mask,
                   connectivity=2)
     return watershed(-distance, seeds, mask=mask, connectivity=2)
