@@ -110,9 +110,19 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def gpu_name() -> str:
+    """The GPU that the jobs' `device: auto` picks, or 'no GPU' (nvidia-smi, so that this script needs no torch)."""
+    try:
+        names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                               text=True, timeout=30).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "no GPU"
+    return names[0].strip() or "no GPU"
+
+
 def report(command: str, wall_s: float, fresh: bool, stacks: list[str]) -> str:
     parts = [f"Command: `{command}`  ",
-             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu_name()}, "
              f"{platform.system()} {platform.release()}, Python {platform.python_version()}  ",
              f"Wall time: {wall_s / 60:.1f} min (both stacks, "
              f"{'from scratch' if fresh else 'reusing the outputs of an earlier run that this one did not change'})", ""]
