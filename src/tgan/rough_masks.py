@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from . import classical, npssegnet
+from . import classical, edges, npssegnet
 from .options import SegmentOptions
 from .training import load_checkpoint
 
@@ -59,7 +59,17 @@ def sam_mask(image: np.ndarray, generator, polarity: str, max_area_fraction: flo
 
 def make_segmenter(settings: dict, polarity: str, device: torch.device,
                    model_path: str | os.PathLike | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """A function image -> rough mask for the configured method."""
+    """A function image -> rough mask for the configured method, its outlines moved to the particles'
+    outer edge when settings' edge_level is above 0 (see `edges`)."""
+    segmenter = _method_segmenter(settings, polarity, device, model_path)
+    level = settings.get("edge_level", 0.0)
+    if not level:
+        return segmenter
+    return lambda image: edges.refine_edges(image, segmenter(image), polarity, level)
+
+
+def _method_segmenter(settings: dict, polarity: str, device: torch.device,
+                      model_path: str | os.PathLike | None) -> Callable[[np.ndarray], np.ndarray]:
     method = settings.get("method", "classical")
     if method == "classical":
         return lambda image: classical.classical_mask(image, polarity)

@@ -1,8 +1,8 @@
 """baseline_masks: the masks of every comparison method on the images with ground truth.
 
 masks/classical, masks/gen1_only, masks/supervised (each image by the fold model that did not see
-it) and masks/rough_masks (the stack's rough-mask segmenter on every image,
-when it is not the classical one).
+it) and masks/rough_masks (the stack's rough-mask segmenter on every image, when it is not the plain
+classical one: another method, or outlines moved by rough_masks.edge_level).
 """
 
 from pathlib import Path
@@ -18,7 +18,7 @@ device = job.start(snakemake)
 params = snakemake.params
 settings = from_dict(SegmentOptions, params.segment)
 methods = {"classical": lambda image: classical_mask(image, params.polarity)}
-if params.rough["method"] != "classical":
+if params.rough["method"] != "classical" or params.rough.get("edge_level"):
     methods["rough_masks"] = make_segmenter(params.rough, params.polarity, device, snakemake.input.get("rough_model"))
 gen1_net = load_model(snakemake.input.gen1_model, device)
 methods["gen1_only"] = lambda image: segment(gen1_net, image, device, settings)

@@ -1,0 +1,66 @@
+"""Rough-mask outlines moved to the particles' outer edge (rough_masks.edge_level).
+
+A threshold segmenter puts a particle's outline where the image crosses one global level: about
+half-way up the edge ramp, and further in on an uneven support. Annotators, and a PSD, take the
+particle to its outer edge. On the bench the classical rough masks missed a band 2-5 px wide inside
+every true EMPS outline (9 % of the particle pixels, against 1 % in wholly missed particles) and
+gave STEM diameters 19 % below the boxes'. The label-free chain learns its outlines from the rough
+masks (pix2pix pairs, the synthetic masks' sizes, the pseudo-labels), so the bias reaches the PSD.
+
+`refine_edges` redraws each particle at `level` of its own contrast: level 0.25 puts the outline
+where the intensity has fallen three quarters of the way from the particle's median to the median
+of a ring of support around it. Each particle of the rough mask (split as the PSD splits it) is
+redrawn inside its own Voronoi cell, no further than 30 % of its radius from the rough outline, and
+one pixel between two particles stays background, so that redrawing never merges particles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .psd import particle_labels
+
+REACH = 0.3  # how far (in particle radii) an outline may move; a blur ramp is a few px
+RING = 0.5  # width of the support ring (in particle radii, at least 2 px) beyond the reach
+_NEIGHBOURS = ((np.s_[:, 1:], np.s_[:, :-1]), (np.s_[1:, :], np.s_[:-1, :]),
+               (np.s_[1:, 1:], np.s_[:-1, :-1]), (np.s_[1:, :-1], np.s_[:-1, 1:]))
+
+
+def refine_edges(image: np.ndarray, mask: np.ndarray, polarity: str, level: float) -> np.ndarray:
+    """The mask with each particle's outline at `level` (0-1) of its local contrast; level 0: unchanged.
+
+    image: 2-D float image in [0, 1]; polarity 'bright' or 'dark' (dark particles: the image is
+    inverted). A particle that is not brighter than its ring, or that has no ring (it fills the
+    image), keeps its rough outline.
+    """
+    mask = np.asarray(mask, bool)
+    if level <= 0 or not mask.any():
+        return mask
+    bright = np.asarray(image, np.float32) if polarity == "bright" else 1.0 - np.asarray(image, np.float32)
+    smooth = ndi.gaussian_filter(bright, 1.0)  # pixel noise would make outlines ragged
+    labels = particle_labels(mask)
+    index = np.arange(1, int(labels.max()) + 1)
+    radius = np.sqrt(np.bincount(labels.ravel()) / np.pi)
+    distance, nearest_pixel = ndi.distance_transform_edt(~mask, return_indices=True)
+    cell = labels[tuple(nearest_pixel)]  # the particle each pixel is closest to (its Voronoi cell)
+    reach = np.maximum(1.5, REACH * radius)
+    ring = (distance > reach[cell]) & (distance <= (reach + np.maximum(2.0, RING * radius))[cell])
+    inside = np.zeros_like(radius)
+    inside[1:] = ndi.median(smooth, labels, index)
+    support = np.full_like(radius, np.nan)
+    support[1:] = ndi.median(smooth, np.where(ring, cell, 0), index)
+    contrast = np.isfinite(support) & (inside > support)
+    threshold = np.where(contrast, support + level * (inside - support), np.inf)
+    redrawn = (distance <= reach[cell]) & (smooth > threshold[cell])
+    redrawn |= mask & ~contrast[labels]
+    grown = np.where(redrawn, cell, 0)
+    between = np.zeros_like(redrawn)
+    for a, b in _NEIGHBOURS:  # 8-neighbours of two different particles: one pixel of support stays
+        touch = (grown[a] > 0) & (grown[b] > 0) & (grown[a] != grown[b])
+        between[a] |= touch
+        between[b] |= touch
+    redrawn &= ~(between & ~mask)
+    pieces, _ = ndi.label(redrawn)
+    kept = np.unique(pieces[redrawn & mask])  # a piece that holds none of the rough mask is not a particle
+    return ndi.binary_fill_holes(np.isin(pieces, kept[kept > 0]))
