@@ -87,7 +87,8 @@ def test_metrics_compare_every_method_on_known_masks(evaluated):
     # classical rough masks with their outlines redrawn at the outer edge (rough_masks.edge_level 0.25):
     # the same particles, larger by a rim (the truth here is the disc at half of its blurred edge)
     assert wide.loc["count_predicted", "rough_masks"] == wide.loc["count_predicted", "classical"]
-    assert wide.loc["mean_diameter_predicted_px", "rough_masks"] > wide.loc["mean_diameter_predicted_px", "classical"] + 0.5
+    diameters = wide.loc["mean_diameter_predicted_px"]
+    assert diameters["rough_masks"] > diameters["classical"] + 0.5
     for metric in ("pixel_accuracy", "mean_iou", "dice", "object_f1"):
         assert wide.loc[metric].between(0, 1).all()
 

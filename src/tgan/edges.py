@@ -23,8 +23,6 @@ from .psd import particle_labels
 
 REACH = 0.3  # how far (in particle radii) an outline may move; a blur ramp is a few px
 RING = 0.5  # width of the support ring (in particle radii, at least 2 px) beyond the reach
-_NEIGHBOURS = ((np.s_[:, 1:], np.s_[:, :-1]), (np.s_[1:, :], np.s_[:-1, :]),
-               (np.s_[1:, 1:], np.s_[:-1, :-1]), (np.s_[1:, :-1], np.s_[:-1, 1:]))
 
 
 def refine_edges(image: np.ndarray, mask: np.ndarray, polarity: str, level: float) -> np.ndarray:
@@ -54,12 +52,10 @@ def refine_edges(image: np.ndarray, mask: np.ndarray, polarity: str, level: floa
     threshold = np.where(contrast, support + level * (inside - support), np.inf)
     redrawn = (distance <= reach[cell]) & (smooth > threshold[cell])
     redrawn |= mask & ~contrast[labels]
+    # a redrawn pixel with an 8-neighbour of another particle: one pixel of support stays between them
     grown = np.where(redrawn, cell, 0)
-    between = np.zeros_like(redrawn)
-    for a, b in _NEIGHBOURS:  # 8-neighbours of two different particles: one pixel of support stays
-        touch = (grown[a] > 0) & (grown[b] > 0) & (grown[a] != grown[b])
-        between[a] |= touch
-        between[b] |= touch
+    others = np.where(grown > 0, grown, labels.max() + 1)
+    between = (grown > 0) & (ndi.maximum_filter(grown, size=3) != ndi.minimum_filter(others, size=3))
     redrawn &= ~(between & ~mask)
     pieces, _ = ndi.label(redrawn)
     kept = np.unique(pieces[redrawn & mask])  # a piece that holds none of the rough mask is not a particle

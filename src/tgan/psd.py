@@ -39,8 +39,9 @@ PARTICLE_COLUMNS = ["stack", "image", "particle_id", "centroid_x_px", "centroid_
 PIXEL_CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
 
 
-def particle_labels(mask: np.ndarray, split_touching: bool = True, neck_depth_px: float = 1.0,
-                    neck_depth_ratio: float = 0.15) -> np.ndarray:
+def particle_labels(mask: np.ndarray, split_touching: bool = PSDOptions.split_touching,
+                    neck_depth_px: float = PSDOptions.neck_depth_px,
+                    neck_depth_ratio: float = PSDOptions.neck_depth_ratio) -> np.ndarray:
     """Instance labels of a binary mask (8-connected particles).
 
     With split_touching, a connected blob is cut into several particles by a watershed of its
