@@ -86,6 +86,20 @@ def test_neck_depth_ratio_splits_the_same_at_every_magnification():
     assert typical_radius(np.zeros((5, 5), bool), np.zeros((5, 5))) == 0.0
 
 
+def test_particles_thinner_than_the_neck_depth_are_kept_whole():
+    """Beside 40 px particles the neck depth is 6 px: a 4 px particle and a 3 px wide rod cannot hold a
+    seed of the watershed, yet each is one particle, measured, and not lost from the PSD."""
+    mask = draw_discs([(80, 80, 40), (80, 250, 40), (220, 80, 4)])
+    mask[200:203, 200:260] = True
+    labels, table = particles(mask, neck_depth_ratio=0.15)
+    assert len(table) == 4
+    assert np.array_equal(labels > 0, mask)
+    small = table.loc[np.hypot(table["centroid_y_px"] - 220, table["centroid_x_px"] - 80).idxmin()]
+    assert small["diameter_px"] == pytest.approx(8, rel=0.1)
+    rod = table.loc[np.hypot(table["centroid_y_px"] - 201, table["centroid_x_px"] - 229.5).idxmin()]
+    assert rod["area_px2"] == 180
+
+
 def test_typical_radius_is_that_of_the_blob_holding_most_of_the_area():
     mask = draw_discs([(150, 200, 30)] + [(20, 20 + 12 * i, 2) for i in range(30)])  # one particle, 30 specks
     distance = ndimage.distance_transform_edt(mask)

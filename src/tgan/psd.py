@@ -50,7 +50,8 @@ def particle_labels(mask: np.ndarray, split_touching: bool = PSDOptions.split_to
     elongated or ragged particle only ripples. The ripples grow with the particles (the outline of a
     60 px particle is wavy by a few px, and each wave would become a particle of its own), so the
     neck depth is the larger of neck_depth_px and neck_depth_ratio times the image's typical particle
-    radius (`typical_radius`): the same split at every magnification.
+    radius (`typical_radius`): the same split at every magnification. A blob too thin to hold a
+    seed is kept whole.
     """
     if not split_touching:
         return label(mask, connectivity=2)
@@ -58,7 +59,11 @@ def particle_labels(mask: np.ndarray, split_touching: bool = PSDOptions.split_to
     depth = max(neck_depth_px, neck_depth_ratio * typical_radius(mask, distance) if neck_depth_ratio else 0.0)
     seeds = label(local_maxima(reconstruction(distance - depth, distance, method="dilation")) & mask,
                   connectivity=2)
-    return watershed(-distance, seeds, mask=mask, connectivity=2)
+    labels = watershed(-distance, seeds, mask=mask, connectivity=2)
+    # A blob thinner than the neck depth has no maximum that stands out (the background's plateau
+    # reaches up to it), so it got no seed: it is one particle, not none.
+    unseeded = label(mask & (labels == 0), connectivity=2)
+    return np.where(unseeded > 0, unseeded + labels.max(), labels)
 
 
 def typical_radius(mask: np.ndarray, distance: np.ndarray) -> float:
