@@ -4,6 +4,7 @@ import torch
 from scipy import ndimage as ndi
 
 from tgan.edges import refine_edges
+from tgan.options import PSDOptions
 from tgan.rough_masks import make_segmenter
 
 
@@ -74,3 +75,17 @@ def test_make_segmenter_applies_the_edge_level():
     assert plain.any()
     assert (moved == refine_edges(image, plain, "bright", 0.25)).all()
     assert moved.sum() > plain.sum()
+
+
+def test_particles_are_those_the_stacks_psd_counts():
+    """A bright and a dim particle touching at a neck: split as the PSD splits them, each is redrawn at its
+    own contrast; with the stack's split_touching off they are one particle with one threshold, which
+    cuts into the dim one and lets the bright one spread."""
+    left, right = disc(SHAPE, (48, 34), 12), disc(SHAPE, (48, 58), 12)
+    yy, xx = np.mgrid[:SHAPE[0], :SHAPE[1]]
+    image = ndi.gaussian_filter(np.where(left, 0.9, np.where(right, 0.45, 0.1)), 2.0).astype(np.float32)
+    rough = left | right
+    split = refine_edges(image, rough, "bright", 0.25)
+    whole = refine_edges(image, rough, "bright", 0.25, PSDOptions(split_touching=False))
+    assert (whole & (xx >= 47)).sum() < (split & (xx >= 47)).sum() - 10  # the dim particle shrinks
+    assert (whole & (xx < 46)).sum() > (split & (xx < 46)).sum() + 40  # the bright one grows

@@ -235,7 +235,7 @@ def test_scale_bar_and_label_are_not_counted_and_the_overlay_shows_them(tmp_path
     image_path, calibration, image, record = imported(tmp_path, image)
     mask = segmented(tmp_path, labels, image)
     image, found, table, _ = measure_image(mask, image_path, calibration, PSDOptions(), "s")
-    ignored = ignore_mask(image.shape, record["ignore"])
+    ignored = ignore_mask(image.shape, record)
     assert ignored[annotation].all() and not found[ignored].any()
     used = counted(table, exclude_border=True)
     assert len(used) == len(np.unique(labels)) - 1  # the particles, and nothing of the annotation

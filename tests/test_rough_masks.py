@@ -6,6 +6,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 
 from synthetic import particle_image
 from tgan import networks
+from tgan.options import SegmentOptions
 from tgan.rough_masks import load_sam, make_segmenter, sam_mask
 from tgan.training import save_checkpoint
 
@@ -85,7 +86,12 @@ def test_model_method_uses_the_other_stacks_npssegnet(tmp_path):
     arch = {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [16, 8, 8]}
     save_checkpoint(tmp_path / "model.pt", {"kind": "npssegnet", "arch": arch, "state_dict": net.state_dict()})
     segment = make_segmenter({"method": "model"}, "dark", torch.device("cpu"), tmp_path / "model.pt")
-    assert segment(np.random.default_rng(0).random((70, 90), dtype=np.float32)).all()
+    image = np.random.default_rng(0).random((70, 90), dtype=np.float32)
+    assert segment(image).all()
+    # the stack's segment settings apply: at a threshold above the model's 0.993 nothing is a particle
+    strict = make_segmenter({"method": "model"}, "dark", torch.device("cpu"), tmp_path / "model.pt",
+                            SegmentOptions(threshold=0.999))
+    assert not strict(image).any()
     with pytest.raises(ValueError, match="from_stack"):
         make_segmenter({"method": "model"}, "dark", torch.device("cpu"))
     with pytest.raises(ValueError, match="unknown rough_masks method"):

@@ -173,9 +173,10 @@ def _merged(regions: list[dict[str, int]]) -> list[dict[str, int]]:
     return sorted(regions, key=lambda r: (r["top"], r["left"]))
 
 
-def ignore_mask(shape: tuple[int, int], regions: list[dict[str, int]]) -> np.ndarray:
-    """Boolean mask of the ignored rectangles."""
+def ignore_mask(shape: tuple[int, int], record: dict) -> np.ndarray:
+    """Boolean mask of the burned-in annotations of an image: the `ignore` rectangles of its calibration
+    record (as import_image writes it; none when the record has none)."""
     mask = np.zeros(shape, bool)
-    for r in regions:
+    for r in record.get("ignore", []):
         mask[r["top"]:r["bottom"], r["left"]:r["right"]] = True
     return mask

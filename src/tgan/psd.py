@@ -152,7 +152,7 @@ def measure_image(mask_path: str | os.PathLike, image_path: str | os.PathLike, c
     calibration = json.loads(Path(calibration_path).read_text())
     image = read_image(image_path)
     labels, table = find_particles(read_mask(mask_path), image, calibration["pixel_size_nm"], options, stack,
-                                   Path(image_path).stem, ignore_mask(image.shape, calibration.get("ignore", [])))
+                                   Path(image_path).stem, ignore_mask(image.shape, calibration))
     return image, labels, table, calibration
 
 
@@ -233,7 +233,7 @@ def with_calibration(summary: pd.DataFrame, records: dict[str, dict]) -> pd.Data
         values = {name: record.get(column) or "" for name, record in records.items()}
         summary[column] = summary["image"].map(values)
         summary.loc[summary["image"] == ALL_IMAGES, column] = "; ".join(sorted(set(values.values()) - {""}))
-    ignored = {name: int(ignore_mask(tuple(record["shape"]), record.get("ignore", [])).sum())
+    ignored = {name: int(ignore_mask(tuple(record["shape"]), record).sum())
                for name, record in records.items()}
     summary["ignored_px"] = summary["image"].map(ignored)
     summary.loc[summary["image"] == ALL_IMAGES, "ignored_px"] = sum(ignored.values())

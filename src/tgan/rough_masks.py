@@ -18,7 +18,7 @@ import torch
 from scipy import ndimage
 
 from . import classical, edges, npssegnet
-from .options import SegmentOptions
+from .options import PSDOptions, SegmentOptions
 from .training import load_checkpoint
 
 METHODS = ("classical", "sam", "model")
@@ -58,18 +58,22 @@ def sam_mask(image: np.ndarray, generator, polarity: str, max_area_fraction: flo
 
 
 def make_segmenter(settings: dict, polarity: str, device: torch.device,
-                   model_path: str | os.PathLike | None = None) -> Callable[[np.ndarray], np.ndarray]:
+                   model_path: str | os.PathLike | None = None, segment: SegmentOptions = SegmentOptions(),
+                   psd: PSDOptions = PSDOptions()) -> Callable[[np.ndarray], np.ndarray]:
     """A function image -> rough mask for the configured method, its outlines moved to the particles'
-    outer edge when settings' edge_level is above 0 (see `edges`)."""
-    segmenter = _method_segmenter(settings, polarity, device, model_path)
+    outer edge when settings' edge_level is above 0 (see `edges`). `segment` and `psd` are the stack's
+    own settings: how the `model` method segments (tiles, threshold) and how the particles whose
+    outlines move are split, as the stack's segment and psd rules would."""
+    segmenter = _method_segmenter(settings, polarity, device, model_path, segment)
     level = settings.get("edge_level", 0.0)
     if not level:
         return segmenter
-    return lambda image: edges.refine_edges(image, segmenter(image), polarity, level)
+    return lambda image: edges.refine_edges(image, segmenter(image), polarity, level, psd)
 
 
 def _method_segmenter(settings: dict, polarity: str, device: torch.device,
-                      model_path: str | os.PathLike | None) -> Callable[[np.ndarray], np.ndarray]:
+                      model_path: str | os.PathLike | None,
+                      segment: SegmentOptions) -> Callable[[np.ndarray], np.ndarray]:
     method = settings.get("method", "classical")
     if method == "classical":
         return lambda image: classical.classical_mask(image, polarity)
@@ -84,5 +88,5 @@ def _method_segmenter(settings: dict, polarity: str, device: torch.device,
         if model_path is None:
             raise ValueError("rough_masks method 'model' needs the NPsSegNet model of the stack named in from_stack")
         net = npssegnet.load_model(model_path, device)
-        return lambda image: npssegnet.segment(net, image, device, SegmentOptions())
+        return lambda image: npssegnet.segment(net, image, device, segment)
     raise ValueError(f"unknown rough_masks method {method!r}; use one of {', '.join(METHODS)}")

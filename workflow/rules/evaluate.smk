@@ -78,6 +78,7 @@ rule baseline_masks:
         rough=lambda w: stack_settings(w.stack, "rough_masks"),
         polarity=polarity,
         segment=lambda w: stack_settings(w.stack, "segment"),
+        psd=lambda w: stack_settings(w.stack, "psd"),
         device=config["device"],
     threads: MAX_THREADS
     resources:

@@ -35,7 +35,7 @@ sources = {"label_free": {n: p for n, p in zip(names, snakemake.input.segmentati
            "classical": {n: folder / "classical" / f"{n}.png" for n in names}}
 options = from_dict(PSDOptions, params.psd)
 # the burned-in annotations import_image found: the psd rule leaves them out, so the scores do too
-ignore = {n: ignore_mask(images[n].shape, json.loads(Path(p).read_text()).get("ignore", []))
+ignore = {n: ignore_mask(images[n].shape, json.loads(Path(p).read_text()))
           for n, p in zip(names, snakemake.input.calibrations)}
 scores = {method: score_method({n: read_mask(p) for n, p in files.items()}, truth, images, params.kind, options, ignore)
           for method, files in sources.items()}

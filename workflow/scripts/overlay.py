@@ -16,6 +16,6 @@ image, labels, table, calibration = measure_image(snakemake.input.mask, snakemak
                                                   snakemake.wildcards.stack)
 with atomic(snakemake.output[0]) as tmp:
     iio.imwrite(tmp, overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist(),
-                             ignore_mask(image.shape, calibration.get("ignore", []))))
+                             ignore_mask(image.shape, calibration)))
 print(f"{snakemake.wildcards.image}: {len(table)} particles, {int(table['touches_border'].sum())} cut by the border "
       f"or an ignored region; {len(calibration.get('ignore', []))} ignored regions")

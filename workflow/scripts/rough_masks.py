@@ -7,12 +7,13 @@ from tqdm import tqdm
 
 from tgan import job
 from tgan.images import read_image, write_mask
+from tgan.options import PSDOptions, SegmentOptions, from_dict
 from tgan.rough_masks import make_segmenter
 
 device = job.start(snakemake)
 morphology = json.loads(Path(snakemake.input.subsets).read_text())["morphology"]
-segmenter = make_segmenter(snakemake.params.settings, snakemake.params.polarity, device,
-                           snakemake.input.get("model"))
+segmenter = make_segmenter(snakemake.params.settings, snakemake.params.polarity, device, snakemake.input.get("model"),
+                           from_dict(SegmentOptions, snakemake.params.segment), from_dict(PSDOptions, snakemake.params.psd))
 out = Path(snakemake.output[0])
 for name, path in tqdm(morphology.items(), desc="rough_masks", unit="image"):
     mask = segmenter(read_image(path))
