@@ -13,6 +13,10 @@ shapes on a flat background, so every segmenter takes them for particles, and th
   Its label and the box behind it are the pure-white or pure-black pixels close to it. The region
   around them is ignored: left out of the PSD and drawn in the overlay, without stopping the run
   (figure crops such as the EMPS images carry them routinely).
+- Text without such a bar (a panel letter "(d)", the label of a bar that is not pure white or black,
+  "500 nm" written over the image) is found as a line of glyphs: pure-white or pure-black strokes of one
+  height standing on one baseline. Its region is ignored the same way. Text is found this way, not by
+  the particles' thinness: a thin particle is still a particle.
 """
 
 from __future__ import annotations
@@ -54,6 +58,21 @@ IGNORE_MARGIN_PX = 3
 # A scale bar stands out from what surrounds it: the median of the ring of pixels around its box
 # differs from it by at least TEXT_CONTRAST (a flat dark JPEG block in vacuum does not).
 RING_PX = 2
+# A glyph of a text line: GLYPH_HEIGHT px high, at most MAX_GLYPH_WIDTH heights wide, drawn in strokes
+# (its thickest point, the largest inscribed radius, at most MAX_STROKE of its height: a saturated
+# particle is compact), not cut by the image border, and the holes it encloses (the counter of an "o")
+# within HOLE_CONTRAST of its surroundings (the body inside a particle's saturated rim is not).
+GLYPH_HEIGHT = (6, 64)
+MAX_GLYPH_WIDTH = 1.5
+MAX_STROKE = 0.25
+HOLE_CONTRAST = TEXT_CONTRAST // 2
+# Glyphs of one line: heights within LINE_HEIGHT_RATIO, bottoms within LINE_BASELINE of the larger height
+# (at least 2 px), horizontal gaps of at most LINE_GAP heights; a line has at least MIN_LINE_GLYPHS
+# ("(d)", "nm"; a lone letter is not told from a particle's rim).
+LINE_HEIGHT_RATIO = 1.6
+LINE_BASELINE = 0.15
+LINE_GAP = 1.0
+MIN_LINE_GLYPHS = 2
 
 
 def grey_levels(image: np.ndarray) -> np.ndarray:
@@ -112,45 +131,105 @@ def _is_scale_bar(component: np.ndarray, image_shape: tuple[int, int]) -> bool:
     return bool((spans >= length - 1).mean() >= MIN_SCALE_BAR_FILL)
 
 
-def _stands_out(levels: np.ndarray, labels: np.ndarray, box: tuple[slice, slice], k: int) -> bool:
-    """Whether the ring of RING_PX pixels around component k's box differs from it by TEXT_CONTRAST."""
+def _ring(levels: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
+    """The grey levels of the ring of RING_PX pixels around a box (within the image)."""
     outer = tuple(slice(max(b.start - RING_PX, 0), b.stop + RING_PX) for b in box)
     ring = np.ones(levels[outer].shape, bool)
     ring[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))] = False
-    if not ring.any():
+    return levels[outer][ring]
+
+
+def _stands_out(levels: np.ndarray, labels: np.ndarray, box: tuple[slice, slice], k: int) -> bool:
+    """Whether the ring of RING_PX pixels around component k's box differs from it by TEXT_CONTRAST."""
+    ring = _ring(levels, box)
+    if not ring.size:
         return False
     inside = levels[box][labels[box] == k]
-    return abs(float(np.median(levels[outer][ring])) - float(np.median(inside))) >= TEXT_CONTRAST
+    return abs(float(np.median(ring)) - float(np.median(inside))) >= TEXT_CONTRAST
 
 
 def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
-    """Rectangles {top, bottom, left, right} (bottom and right exclusive) of scale bars and their labels.
+    """Rectangles {top, bottom, left, right} (bottom and right exclusive) of scale bars with their labels,
+    and of lines of text.
 
-    A bar's region is its box joined with every pure-white or pure-black component that lies wholly
-    within LABEL_SEARCH of it, has MIN_GLYPH_PX pixels and stands out from its own surroundings (the
-    label's glyphs, the box behind it; not the splinters of a black particle nearby), plus
-    IGNORE_MARGIN_PX; overlapping regions are merged.
+    The anchors are scale bars and lines of text (`_text_lines`: a label whose bar is not pure, a panel
+    letter). An anchor's region is its box joined with every pure-white or pure-black component that
+    lies wholly within LABEL_SEARCH of it, has MIN_GLYPH_PX pixels and stands out from its own
+    surroundings (a bar's label, a label's bar, the box behind them; not the splinters of a black
+    particle nearby), plus IGNORE_MARGIN_PX; overlapping regions are merged.
     """
     levels = grey_levels(image)
-    h, w = levels.shape
     components = []  # (labels, box, k) of every pure-white and pure-black component
     for pixels in (levels >= 255 - LEVEL_TOLERANCE, levels <= LEVEL_TOLERANCE):
         labels, _ = ndimage.label(pixels, structure=np.ones((3, 3)))
         components += [(labels, box, k) for k, box in enumerate(ndimage.find_objects(labels), start=1) if box]
+    anchors = [box for labels, box, k in components
+               if _is_scale_bar(labels[box] == k, levels.shape) and _stands_out(levels, labels, box, k)]
+    anchors += [_bounding_box(glyphs) for glyphs in _text_lines(levels, components)]
     regions = []
-    for labels, box, k in components:
-        if not (_is_scale_bar(labels[box] == k, levels.shape) and _stands_out(levels, labels, box, k)):
-            continue
+    for box in anchors:
         reach = int(np.clip(LABEL_SEARCH * max(s.stop - s.start for s in box), *LABEL_SEARCH_PX))
         window = (slice(box[0].start - reach, box[0].stop + reach), slice(box[1].start - reach, box[1].stop + reach))
         parts = [box] + [other for labels_j, other, j in components
                          if _within(other, window) and (labels_j[other] == j).sum() >= MIN_GLYPH_PX
                          and _stands_out(levels, labels_j, other, j)]
-        regions.append({"top": max(min(p[0].start for p in parts) - IGNORE_MARGIN_PX, 0),
-                        "bottom": min(max(p[0].stop for p in parts) + IGNORE_MARGIN_PX, h),
-                        "left": max(min(p[1].start for p in parts) - IGNORE_MARGIN_PX, 0),
-                        "right": min(max(p[1].stop for p in parts) + IGNORE_MARGIN_PX, w)})
+        margin = _bounding_box(parts)
+        regions.append({"top": max(margin[0].start - IGNORE_MARGIN_PX, 0),
+                        "bottom": min(margin[0].stop + IGNORE_MARGIN_PX, levels.shape[0]),
+                        "left": max(margin[1].start - IGNORE_MARGIN_PX, 0),
+                        "right": min(margin[1].stop + IGNORE_MARGIN_PX, levels.shape[1])})
     return _merged(regions)
+
+
+def _bounding_box(boxes: list[tuple[slice, slice]]) -> tuple[slice, slice]:
+    return tuple(slice(min(b[d].start for b in boxes), max(b[d].stop for b in boxes)) for d in (0, 1))
+
+
+def _is_glyph(levels: np.ndarray, labels: np.ndarray, box: tuple[slice, slice], k: int) -> bool:
+    """Whether component k looks like a letter or digit (see GLYPH_HEIGHT .. HOLE_CONTRAST)."""
+    height, width = box[0].stop - box[0].start, box[1].stop - box[1].start
+    if not GLYPH_HEIGHT[0] <= height <= GLYPH_HEIGHT[1] or width > MAX_GLYPH_WIDTH * height:
+        return False
+    if box[0].start == 0 or box[1].start == 0 or box[0].stop == levels.shape[0] or box[1].stop == levels.shape[1]:
+        return False
+    component = labels[box] == k
+    if component.sum() < MIN_GLYPH_PX or ndimage.distance_transform_edt(np.pad(component, 1)).max() > MAX_STROKE * height:
+        return False
+    if not _stands_out(levels, labels, box, k):
+        return False
+    holes = ndimage.binary_fill_holes(component) & ~component
+    if not holes.any():
+        return True
+    return abs(float(np.median(levels[box][holes])) - float(np.median(_ring(levels, box)))) < HOLE_CONTRAST
+
+
+def _text_lines(levels: np.ndarray, components: list) -> list[list[tuple[slice, slice]]]:
+    """The boxes of the glyphs of each line of text (at least MIN_LINE_GLYPHS glyphs of one height on one
+    baseline, LINE_GAP apart): glyphs are joined to every neighbour that fits, lines are what is joined."""
+    glyphs = sorted((box for labels, box, k in components if _is_glyph(levels, labels, box, k)),
+                    key=lambda b: b[1].start)
+    line = list(range(len(glyphs)))
+
+    def root(i: int) -> int:
+        while line[i] != i:
+            i = line[i]
+        return i
+
+    for i, a in enumerate(glyphs):
+        ha = a[0].stop - a[0].start
+        for j in range(i + 1, len(glyphs)):
+            b = glyphs[j]
+            hb = b[0].stop - b[0].start
+            if b[1].start - a[1].stop > LINE_GAP * GLYPH_HEIGHT[1]:
+                break  # sorted by left edge: every later glyph is further away
+            tall = max(ha, hb)
+            if (tall <= LINE_HEIGHT_RATIO * min(ha, hb) and b[1].start - a[1].stop <= LINE_GAP * tall
+                    and abs(a[0].stop - b[0].stop) <= max(2, LINE_BASELINE * tall)):
+                line[root(j)] = root(i)
+    lines: dict[int, list[tuple[slice, slice]]] = {}
+    for i, box in enumerate(glyphs):
+        lines.setdefault(root(i), []).append(box)
+    return [parts for parts in lines.values() if len(parts) >= MIN_LINE_GLYPHS]
 
 
 def _within(box: tuple[slice, slice], window: tuple[slice, slice]) -> bool:

@@ -1,0 +1,53 @@
+"""Burned-in text found without a scale bar to anchor it, and what is not text."""
+
+import numpy as np
+from skimage.draw import disk
+
+from burned_in import write_text
+from synthetic import particle_image
+from tgan.annotations import annotation_regions, ignore_mask
+
+
+def covers(regions, pixels):
+    return ignore_mask(pixels.shape, {"ignore": regions})[pixels].all()
+
+
+def test_a_label_without_its_scale_bar_is_found():
+    image, labels = particle_image((160, 200), radii=(6,) * 8, seed=3)
+    image[labels == 0] = np.maximum(image[labels == 0], 0.45)  # a light support, for black text to stand out on
+    text = write_text(image, 140, 20, 0.0)  # "50 nm" in black, no bar
+    assert not (labels[text] > 0).any()
+    (region,) = annotation_regions(image)
+    assert covers([region], text)
+    assert (region["bottom"] - region["top"]) * (region["right"] - region["left"]) < 2.5 * np.ptp(np.nonzero(text)[0]) * np.ptp(np.nonzero(text)[1])
+
+
+def test_a_label_takes_in_its_bar_when_the_bar_alone_is_not_found():
+    """A bar with gaps (a JPEG-damaged or dashed bar) is no scale bar by itself; its label finds it."""
+    image, _ = particle_image((160, 200), radii=(6,) * 6, seed=4)
+    image[110:160, 10:110] = 0.5  # a clear corner for the annotation
+    text = write_text(image, 125, 20, 1.0)
+    bar = np.zeros(image.shape, bool)
+    bar[142:146, 18:78] = True
+    bar[:, 30:78:8] = False
+    image[bar] = 1.0
+    without_label = image.copy()
+    without_label[text] = 0.5
+    assert annotation_regions(without_label) == []
+    assert covers(annotation_regions(image), text | bar)
+
+
+def test_particles_in_a_row_are_not_text():
+    """Saturated particles side by side on one line: solid discs (compact, not strokes) and discs with a
+    saturated rim around a grey body (the body is not the background, as an "o"'s counter is)."""
+    image = np.full((120, 200), 0.3, np.float32)
+    truth = np.zeros(image.shape, bool)
+    for k in range(6):
+        rr, cc = disk((30, 20 + 28 * k), 9)
+        image[rr, cc] = 0.0  # solid black
+        truth[rr, cc] = True
+        rr, cc = disk((90, 20 + 28 * k), 10)
+        image[rr, cc] = 1.0  # white rim ...
+        rr, cc = disk((90, 20 + 28 * k), 8)
+        image[rr, cc] = 0.7  # ... around a grey body
+    assert annotation_regions(image) == []
