@@ -74,12 +74,22 @@ def test_new_stack_runs_only_its_own_chain(done, tmp_path):
     ("s2", {"pix2pix": {"lambda_l1": 5.0}},
      ["train_pix2pix", "generate_gen1", "train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd",
       "overlay", "image_stream"]),
-    # a measurement setting: the particles are measured again, nothing is retrained
+    # a measurement setting: the particles are measured again, nothing is retrained (the rough masks take
+    # only the psd settings of the watershed split)
     ("s2", {"psd": {"min_diameter_px": 4.0}}, ["psd", "overlay"]),
 ])
 def test_changed_setting_reruns_its_stage_and_downstream_for_that_stack_only(done, stack, setting, rerun):
     stacks = {name: {**entry, **(setting if name == stack else {})} for name, entry in STACKS.items()}
     assert planned_jobs(snakemake_with(done, stacks, "-n")) == chain_jobs(stack, IMAGES, rerun)
+
+
+def test_segment_settings_do_not_redo_classical_rough_masks(done):
+    """Only the `model` rough-mask method segments with the stack's segment settings."""
+    stacks = {name: {**entry, **({"segment": {"threshold": 0.6}} if name == "s2" else {})}
+              for name, entry in STACKS.items()}
+    planned = planned_jobs(snakemake_with(done, stacks, "-n"))
+    assert ("segment", "s2", "") in planned
+    assert not [job for job in planned if job[0] in ("rough_masks", "train_pix2pix")]
 
 
 def test_added_image_retrains_its_stack_and_is_counted(done, tmp_path):

@@ -154,6 +154,20 @@ def rough_masks_input(wildcards):
     return inputs
 
 
+def rough_masks_segment(wildcards):
+    """The stack's segment settings, which only the `model` method uses: a threshold changed for the stack's
+    own segmentation does not redo its classical rough masks (and retrain the chain)."""
+    rough = stack_settings(wildcards.stack, "rough_masks")
+    return stack_settings(wildcards.stack, "segment") if rough["method"] == "model" else {}
+
+
+def rough_masks_split(wildcards):
+    """The psd settings that say which rough-mask blobs are particles (the watershed split), for redrawing
+    their outlines; a measurement setting such as min_diameter_px does not redo the rough masks."""
+    return {k: v for k, v in stack_settings(wildcards.stack, "psd").items()
+            if k in ("split_touching", "neck_depth_px", "neck_depth_ratio")}
+
+
 def rough_masks_gpu(wildcards):
     """The classical method needs no GPU; SAM and a transferred model do."""
     return int(stack_settings(wildcards.stack, "rough_masks")["method"] != "classical")

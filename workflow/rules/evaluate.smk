@@ -78,7 +78,7 @@ rule baseline_masks:
         rough=lambda w: stack_settings(w.stack, "rough_masks"),
         polarity=polarity,
         segment=lambda w: stack_settings(w.stack, "segment"),
-        psd=lambda w: stack_settings(w.stack, "psd"),
+        psd=rough_masks_split,
         device=config["device"],
     threads: MAX_THREADS
     resources:

@@ -6,8 +6,8 @@ rule rough_masks:
         directory("results/{stack}/rough_masks"),
     params:
         settings=lambda w: stack_settings(w.stack, "rough_masks"),
-        segment=lambda w: stack_settings(w.stack, "segment"),
-        psd=lambda w: stack_settings(w.stack, "psd"),
+        segment=rough_masks_segment,
+        psd=rough_masks_split,
         polarity=polarity,
         device=config["device"],
     threads: MAX_THREADS
