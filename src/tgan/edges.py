@@ -40,7 +40,7 @@ def refine_edges(image: np.ndarray, mask: np.ndarray, polarity: str, level: floa
         return mask
     bright = np.asarray(image, np.float32) if polarity == "bright" else 1.0 - np.asarray(image, np.float32)
     smooth = ndi.gaussian_filter(bright, 1.0)  # pixel noise would make outlines ragged
-    labels = particle_labels(mask, psd.split_touching, psd.neck_depth_px, psd.neck_depth_ratio)
+    labels = particle_labels(mask, psd)
     index = np.arange(1, int(labels.max()) + 1)
     radius = np.sqrt(np.bincount(labels.ravel()) / np.pi)
     distance, nearest_pixel = ndi.distance_transform_edt(~mask, return_indices=True)

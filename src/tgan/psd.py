@@ -39,10 +39,8 @@ PARTICLE_COLUMNS = ["stack", "image", "particle_id", "centroid_x_px", "centroid_
 PIXEL_CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
 
 
-def particle_labels(mask: np.ndarray, split_touching: bool = PSDOptions.split_touching,
-                    neck_depth_px: float = PSDOptions.neck_depth_px,
-                    neck_depth_ratio: float = PSDOptions.neck_depth_ratio) -> np.ndarray:
-    """Instance labels of a binary mask (8-connected particles).
+def particle_labels(mask: np.ndarray, options: PSDOptions = PSDOptions()) -> np.ndarray:
+    """Instance labels of a binary mask (8-connected particles), split as `options` (its SPLIT settings) say.
 
     With split_touching, a connected blob is cut into several particles by a watershed of its
     distance transform, seeded at the maxima that stand at least the neck depth above the neck
@@ -53,10 +51,11 @@ def particle_labels(mask: np.ndarray, split_touching: bool = PSDOptions.split_to
     radius (`typical_radius`): the same split at every magnification. A blob too thin to hold a
     seed is kept whole.
     """
-    if not split_touching:
+    if not options.split_touching:
         return label(mask, connectivity=2)
     distance = ndimage.distance_transform_edt(mask)
-    depth = max(neck_depth_px, neck_depth_ratio * typical_radius(mask, distance) if neck_depth_ratio else 0.0)
+    ratio = options.neck_depth_ratio
+    depth = max(options.neck_depth_px, ratio * typical_radius(mask, distance) if ratio else 0.0)
     seeds = label(local_maxima(reconstruction(distance - depth, distance, method="dilation")) & mask,
                   connectivity=2)
     labels = watershed(-distance, seeds, mask=mask, connectivity=2)
@@ -118,7 +117,7 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
     if ignore is not None and ignore.any():
         mask = mask & ~ignore
         cut = cut_zone(ignore)
-    labels = particle_labels(mask, options.split_touching, options.neck_depth_px, options.neck_depth_ratio)
+    labels = particle_labels(mask, options)
     nm = pixel_size_nm if pixel_size_nm is not None else np.nan
     min_diameter_px = options.min_diameter_px
     if pixel_size_nm is not None:

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from tgan.ground_truth import ground_truth_files, ground_truth_kind  # noqa: E402
 from tgan.images import stack_sources as read_stack_sources  # noqa: E402
+from tgan.options import PSDOptions  # noqa: E402
 from tgan.subsets import kfold  # noqa: E402
 
 # NAME_roundK -> NAME: a round has its stack's images and ground truth, so its evaluation reuses the stack's
@@ -164,8 +165,7 @@ def rough_masks_segment(wildcards):
 def rough_masks_split(wildcards):
     """The psd settings that say which rough-mask blobs are particles (the watershed split), for redrawing
     their outlines; a measurement setting such as min_diameter_px does not redo the rough masks."""
-    return {k: v for k, v in stack_settings(wildcards.stack, "psd").items()
-            if k in ("split_touching", "neck_depth_px", "neck_depth_ratio")}
+    return {k: v for k, v in stack_settings(wildcards.stack, "psd").items() if k in PSDOptions.SPLIT}
 
 
 def rough_masks_gpu(wildcards):
