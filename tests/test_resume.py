@@ -59,11 +59,18 @@ def train_npssegnet_ema(out):
     return train_npssegnet_small(out, ema_decay=0.7)
 
 
+def networks_of(model: dict) -> list[dict]:
+    """The state dicts of a model file: a GAN generator's one, or each NPsSegNet member's."""
+    return model["state_dicts"] if model["kind"] == "npssegnet" else [model["state_dict"]]
+
+
 def assert_same_weights(a, b):
-    state_a, state_b = load_checkpoint(a)["state_dict"], load_checkpoint(b)["state_dict"]
-    assert list(state_a) == list(state_b)
-    for name in state_a:
-        assert torch.equal(state_a[name], state_b[name]), name
+    members_a, members_b = networks_of(load_checkpoint(a)), networks_of(load_checkpoint(b))
+    assert len(members_a) == len(members_b)
+    for state_a, state_b in zip(members_a, members_b):
+        assert list(state_a) == list(state_b)
+        for name in state_a:
+            assert torch.equal(state_a[name], state_b[name]), name
 
 
 class Killed(Exception):

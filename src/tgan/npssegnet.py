@@ -9,6 +9,11 @@ pseudo-labels (their rough masks): the virtual pairs teach the shapes, the real 
 contrast that a CPU-scale GAN chain does not reproduce. A band of `ignore_band_px` around each
 pseudo-label outline, where a rough mask is least sure, is left out of the loss (label IGNORE).
 
+Optionally (`members` > 1) several networks are trained on the same data with different seeds and
+the model averages their probabilities: at a CPU budget two runs on the same data differ by about as
+much as two seeds of the whole chain (bench, one gen2: STEM box recall 0.71-0.78 over three seeds),
+and the mean of independent runs is steadier than one run (measured: at or near the best of three).
+
 Optionally (`ema_decay` > 0) the model written is the exponential moving average of the weights (and
 BatchNorm statistics) over the training steps, not the last step's: at a CPU budget of a few hundred
 steps at a barely decayed learning rate the last weights carry the noise of the last few batches.
@@ -37,6 +42,7 @@ from .training import RandomStates, fingerprint, load_checkpoint, run_epochs, sa
 
 ARCH_KEYS = ("encoder", "encoder_depth", "decoder_channels")
 IGNORE = 2  # label of pixels left out of the loss (0 background, 1 particle)
+MEMBER_SEED_STEP = 1000  # member k trains with the stack's seed + k * this (members of seeds 0 and 1 differ)
 
 
 def pseudo_labels(mask: np.ndarray, band_px: int) -> np.ndarray:
@@ -106,9 +112,12 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
     images (the supervised baseline) thus get as many training steps as a large virtual dataset.
     real: (real images, their rough masks), of which `opts.real_fraction` of each epoch's crops are
     cut (pseudo-labels, see the module docstring); validation stays on the (image, mask) pairs.
+    `opts.members` networks are trained, member k with seed `seed + MEMBER_SEED_STEP * k` in out_dir
+    (k = 0) or out_dir/member{k}; the model file holds them all (see the module docstring).
     """
     out_dir = Path(out_dir)
-    options = as_dict(opts)
+    if opts.members < 1:
+        raise ValueError(f"npssegnet.members is {opts.members}: at least one network must be trained")
     real_images, real_masks = real
     use_real = opts.real_fraction > 0
     if use_real and not real_images:
@@ -119,6 +128,22 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
     if use_real:
         images += [np.asarray(i, np.float32) for i in real_images]
         masks += [pseudo_labels(m, opts.ignore_band_px) for m in real_masks]
+    states = [_train_member(images, masks, n_virtual, opts, out_dir, device, seed, epoch_size, k)
+              for k in range(opts.members)]
+    path = out_dir / "model.pt"
+    options = as_dict(opts)
+    save_checkpoint(path, {"kind": "npssegnet", "arch": {k: options[k] for k in ARCH_KEYS}, "state_dicts": states})
+    return path
+
+
+def _train_member(images: list[np.ndarray], masks: list[np.ndarray], n_virtual: int, opts: NPsSegNetOptions,
+                  out_dir: Path, device: torch.device, seed: int, epoch_size: int | None, member: int) -> dict:
+    """One network on the first n_virtual (image, mask) pairs and the real crops after them; its state dict."""
+    out_dir = out_dir / f"member{member}" if member else out_dir
+    seed += MEMBER_SEED_STEP * member
+    # the number of members is no setting of a member: adding members resumes the ones already trained
+    options = {k: v for k, v in as_dict(opts).items() if k != "members"}
+    use_real = len(images) > n_virtual
     key = {"options": options, "seed": seed, "data": fingerprint(images + masks), "epoch_size": epoch_size}
     generator = seed_everything(seed)
     train_idx, val_idx = split_validation(n_virtual, opts.val_fraction, generator)
@@ -130,7 +155,6 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
     real_pool = _fill(list(range(n_virtual, len(images))), n_real)
     augmentation_rngs = (np.random.default_rng(seed), random.Random(seed))
     transform = augmentation(opts, augmentation_rngs)
-    arch = {k: options[k] for k in ARCH_KEYS}
 
     net = networks.npssegnet(opts.encoder, opts.decoder_channels, opts.encoder_depth, opts.encoder_weights).to(device)
     focal = smp.losses.FocalLoss(smp.losses.BINARY_MODE, alpha=opts.focal_alpha, ignore_index=IGNORE)
@@ -170,10 +194,9 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
     trained = {"net": net, "optimiser": optimiser, "scheduler": scheduler, "rng": rngs}
     if ema is not None:
         trained["ema"] = ema
-    run_epochs("train_npssegnet", out_dir, key, trained, opts.epochs, run_epoch)
-    path = out_dir / "model.pt"
-    save_checkpoint(path, {"kind": "npssegnet", "arch": arch, "state_dict": model.state_dict()})
-    return path
+    run_epochs("train_npssegnet" + (f" member {member}" if member else ""), out_dir, key, trained, opts.epochs,
+               run_epoch)
+    return model.state_dict()
 
 
 @torch.no_grad()
@@ -191,14 +214,29 @@ def evaluate(net, images, masks, indices, batch_size, device, focal, jaccard) ->
     return float(np.mean(losses)), float(smp.metrics.iou_score(tp, fp, fn, tn, reduction="micro"))
 
 
+class MeanProbability(nn.Module):
+    """Several NPsSegNets as one: the mean of their particle probabilities, returned as a logit (what
+    `segment`, the tiles and the threshold expect)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.logit(torch.stack([m(x).sigmoid() for m in self.members]).mean(0), eps=1e-6)
+
+
 def load_model(path: str | os.PathLike, device: torch.device) -> nn.Module:
-    """Rebuild NPsSegNet from its model file in eval mode."""
+    """Rebuild NPsSegNet from its model file in eval mode (its members averaged when it has several)."""
     state = load_checkpoint(path)
     if state.get("kind") != "npssegnet":
         raise ValueError(f"{path}: not an NPsSegNet model file (kind {state.get('kind')!r})")
     arch = state["arch"]
-    net = networks.npssegnet(arch["encoder"], arch["decoder_channels"], arch["encoder_depth"])
-    net.load_state_dict(state["state_dict"])
+    nets = []
+    for state_dict in state.get("state_dicts") or [state["state_dict"]]:  # state_dict: files of before members
+        nets.append(networks.npssegnet(arch["encoder"], arch["decoder_channels"], arch["encoder_depth"]))
+        nets[-1].load_state_dict(state_dict)
+    net = nets[0] if len(nets) == 1 else MeanProbability(nets)
     return net.to(device).eval()
 
 

@@ -84,6 +84,7 @@ class NPsSegNetOptions:
     real_fraction: float = 0.0  # share of training crops from real images with rough-mask pseudo-labels
     ignore_band_px: int = 0     # pixels each side of a pseudo-label outline left out of the loss
     ema_decay: float = 0.0      # 0: keep the last weights; else their exponential moving average per step
+    members: int = 1            # networks trained with different seeds; the model averages their probabilities
 
 
 @dataclass
