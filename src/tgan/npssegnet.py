@@ -11,8 +11,8 @@ pseudo-label outline, where a rough mask is least sure, is left out of the loss 
 
 Optionally (`members` > 1) several networks are trained on the same data with different seeds and
 the model averages their probabilities: at a CPU budget two runs on the same data differ by about as
-much as two seeds of the whole chain (bench, one gen2: STEM box recall 0.71-0.78 over three seeds),
-and the mean of independent runs is steadier than one run (measured: at or near the best of three).
+much as two seeds of the whole chain (bench, one gen2: STEM box recall 0.71-0.78 over three seeds), and
+the average depends less on one run's luck (measured: above the mean run in three of four bench cases).
 
 Optionally (`ema_decay` > 0) the model written is the exponential moving average of the weights (and
 BatchNorm statistics) over the training steps, not the last step's: at a CPU budget of a few hundred
