@@ -128,23 +128,25 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
     if use_real:
         images += [np.asarray(i, np.float32) for i in real_images]
         masks += [pseudo_labels(m, opts.ignore_band_px) for m in real_masks]
-    states = [_train_member(images, masks, n_virtual, opts, out_dir, device, seed, epoch_size, k)
+    options = as_dict(opts)
+    # what a member's checkpoint must match to be resumed, but its seed; the number of members is no setting
+    # of a member: adding members resumes the ones already trained
+    key = {"options": {k: v for k, v in options.items() if k != "members"}, "data": fingerprint(images + masks),
+           "epoch_size": epoch_size}
+    states = [_train_member(images, masks, n_virtual, opts, out_dir if k == 0 else out_dir / f"member{k}", device,
+                            {**key, "seed": seed + MEMBER_SEED_STEP * k}, k)
               for k in range(opts.members)]
     path = out_dir / "model.pt"
-    options = as_dict(opts)
     save_checkpoint(path, {"kind": "npssegnet", "arch": {k: options[k] for k in ARCH_KEYS}, "state_dicts": states})
     return path
 
 
 def _train_member(images: list[np.ndarray], masks: list[np.ndarray], n_virtual: int, opts: NPsSegNetOptions,
-                  out_dir: Path, device: torch.device, seed: int, epoch_size: int | None, member: int) -> dict:
-    """One network on the first n_virtual (image, mask) pairs and the real crops after them; its state dict."""
-    out_dir = out_dir / f"member{member}" if member else out_dir
-    seed += MEMBER_SEED_STEP * member
-    # the number of members is no setting of a member: adding members resumes the ones already trained
-    options = {k: v for k, v in as_dict(opts).items() if k != "members"}
+                  out_dir: Path, device: torch.device, key: dict, member: int) -> dict:
+    """One network on the first n_virtual (image, mask) pairs and the real crops after them, with the seed
+    and epoch size of its checkpoint key; its state dict."""
+    seed, epoch_size = key["seed"], key["epoch_size"]
     use_real = len(images) > n_virtual
-    key = {"options": options, "seed": seed, "data": fingerprint(images + masks), "epoch_size": epoch_size}
     generator = seed_everything(seed)
     train_idx, val_idx = split_validation(n_virtual, opts.val_fraction, generator)
     size = epoch_size or len(train_idx)
