@@ -5,6 +5,7 @@ from scipy import ndimage as ndi
 
 from tgan.edges import refine_edges
 from tgan.options import PSDOptions
+from tgan.psd import particle_labels
 from tgan.rough_masks import make_segmenter
 
 
@@ -89,3 +90,20 @@ def test_particles_are_those_the_stacks_psd_counts():
     whole = refine_edges(image, rough, "bright", 0.25, PSDOptions(split_touching=False))
     assert (whole & (xx >= 47)).sum() < (split & (xx >= 47)).sum() - 10  # the dim particle shrinks
     assert (whole & (xx < 46)).sum() > (split & (xx < 46)).sum() + 40  # the bright one grows
+
+
+def test_the_gap_enclosed_by_a_ring_of_touching_particles_stays_support():
+    """Six touching discs around a gap, one region of the rough mask that the PSD splits into six: the gap
+    is support and the six stay six (filled as a hole of the joined mask, the ring became one disc);
+    the dim core of one particle (a hole in its rough mask) is part of it."""
+    angles = np.arange(6) * np.pi / 3
+    centres = [(48 + 20 * np.sin(a), 48 + 20 * np.cos(a)) for a in angles]
+    image = blurred(np.any([disc(SHAPE, c, 12) for c in centres], axis=0))
+    rough = np.any([disc(SHAPE, c, 11) for c in centres], axis=0)
+    assert ndi.label(rough)[1] == 1 and particle_labels(rough, PSDOptions()).max() == 6
+    out = refine_edges(image, rough, "bright", 0.25)
+    assert not out[44:53, 44:53].any()
+    assert particle_labels(out, PSDOptions()).max() == 6
+    cored = TRUE & ~disc(SHAPE, (48, 48), 4)
+    assert refine_edges(blurred(TRUE), cored, "bright", 0.25)[46:51, 46:51].all()
+

@@ -11,7 +11,9 @@ masks (pix2pix pairs, the synthetic masks' sizes, the pseudo-labels), so the bia
 where the intensity has fallen three quarters of the way from the particle's median to the median
 of a ring of support around it. Each particle of the rough mask (split as the PSD splits it) is
 redrawn inside its own Voronoi cell, no further than 30 % of its radius from the rough outline, and
-one pixel between two particles stays background, so that redrawing never merges particles.
+one pixel between two particles stays background, so that redrawing never merges particles. Only a hole
+that one particle encloses is filled: the support that a ring of touching particles encloses stays
+support (filled, it joined the ring into one disc that the PSD could no longer split).
 """
 
 from __future__ import annotations
@@ -55,11 +57,26 @@ def refine_edges(image: np.ndarray, mask: np.ndarray, polarity: str, level: floa
     threshold = np.where(contrast, support + level * (inside - support), np.inf)
     redrawn = (distance <= reach[cell]) & (smooth > threshold[cell])
     redrawn |= mask & ~contrast[labels]
-    # a redrawn pixel with an 8-neighbour of another particle: one pixel of support stays between them
+    # one pixel of support between two particles (the one of the higher label gives it up), also where
+    # the mask joined them and only the PSD's watershed split them: a grown outline fills the neck
+    # between touching particles, and the watershed would no longer split them
     grown = np.where(redrawn, cell, 0)
     others = np.where(grown > 0, grown, labels.max() + 1)
-    between = (grown > 0) & (ndi.maximum_filter(grown, size=3) != ndi.minimum_filter(others, size=3))
-    redrawn &= ~(between & ~mask)
+    redrawn &= ~((grown > 0) & (ndi.minimum_filter(others, size=3) < grown))
     pieces, _ = ndi.label(redrawn)
     kept = np.unique(pieces[redrawn & mask])  # a piece that holds none of the rough mask is not a particle
-    return ndi.binary_fill_holes(np.isin(pieces, kept[kept > 0]))
+    redrawn = np.isin(pieces, kept[kept > 0])
+    return redrawn | _holes_of_one_particle(redrawn, np.where(redrawn, cell, 0))
+
+
+def _holes_of_one_particle(mask: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """The holes of `mask` that one particle (label in `cells`) encloses alone: a dim core is part of its
+    particle, the gap that a ring of touching particles encloses is support."""
+    holes, n = ndi.label(ndi.binary_fill_holes(mask) & ~mask)
+    if n == 0:
+        return holes > 0
+    rim = np.where(mask, ndi.grey_dilation(holes, size=3), 0)  # particle pixels next to each hole
+    index = np.arange(1, n + 1)
+    one = np.zeros(n + 1, bool)
+    one[1:] = np.asarray(ndi.minimum(cells, rim, index)) == np.asarray(ndi.maximum(cells, rim, index))
+    return one[holes]
