@@ -142,6 +142,18 @@ def test_minimum_size_in_px_and_nm():
     assert len(particles(mask, min_diameter_nm=5)[1]) == 3
 
 
+def test_minimum_as_a_fraction_of_the_typical_diameter_drops_specks_next_to_large_particles():
+    """Four discs of 40 px and twelve specks of 5 px: the typical (area-weighted median) diameter is that of
+    the large discs however many specks there are, so a fifth of it (8 px) drops the specks; an image of
+    specks alone keeps them (they are its typical particles)."""
+    large = [(60, 60 + 70 * i, 20) for i in range(4)]
+    specks = [(150 + 15 * (i // 6), 30 + 40 * (i % 6), 2.3) for i in range(12)]
+    assert len(particles(draw_discs(large + specks))[1]) == 16
+    _, table = particles(draw_discs(large + specks), min_diameter_fraction=0.2)
+    assert len(table) == 4 and (table["diameter_px"] > 30).all()
+    assert len(particles(draw_discs(specks), min_diameter_fraction=0.2)[1]) == 12
+
+
 def test_border_particles_are_flagged_and_left_out_of_the_statistics():
     discs = [(150, 200, 10), (150, 300, 20), (0, 50, 10), (150, 395, 12)]  # the last two are cut by the border
     _, table = particles(draw_discs(discs), pixel_size_nm=2.0)

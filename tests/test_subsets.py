@@ -1,6 +1,6 @@
 import pytest
 
-from tgan.subsets import split_subsets
+from tgan.subsets import pseudo_label_images, split_subsets
 
 
 def test_split_sizes_and_partition():
@@ -35,3 +35,11 @@ def test_split_errors():
         split_subsets(["a"], 5)
     with pytest.raises(ValueError, match="unique"):
         split_subsets(["a", "a", "b"], 1)
+
+
+def test_pseudo_label_images_are_the_morphology_subset_or_every_image():
+    subsets = {"morphology": {"a": "x/a.png", "c": "x/c.png"}, "contrast": {"b": "x/b.png"}}
+    assert pseudo_label_images(subsets, "morphology") == {"a": "x/a.png", "c": "x/c.png"}
+    assert pseudo_label_images(subsets, "all") == {"a": "x/a.png", "b": "x/b.png", "c": "x/c.png"}
+    with pytest.raises(ValueError, match="pseudo_labels"):
+        pseudo_label_images(subsets, "contrast")

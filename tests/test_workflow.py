@@ -15,6 +15,7 @@ from scipy import ndimage
 from synthetic import particle_image
 from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR
 from tgan.images import read_image, read_mask
+from tgan.synthetic_masks import measure_particles
 from workflow_helpers import (N_IMAGES, N_PARTICLES, PER_IMAGE_RULES, ROOT, RULES, make_stack, snakemake,
                               write_config)
 
@@ -246,3 +247,17 @@ def test_adaptation_rounds_take_their_rough_masks_from_the_previous_round(tmp_pa
     assert "npssegnet/model.pt" not in rough["s"]
     assert "results/s/npssegnet/model.pt" in rough["s_round1"]
     assert "results/s_round1/npssegnet/model.pt" in rough["s_round2"]
+
+
+def test_pseudo_labels_all_rough_masks_every_image_and_synthesizes_from_the_morphology_subset(tmp_path):
+    make_stack(tmp_path / "s", "bright", seed=30)
+    config = write_config(tmp_path / "stacks.yaml", {"s": {
+        "images": str(tmp_path / "s"), "npssegnet": {"real_fraction": 0.5, "pseudo_labels": "all"}}})
+    result = snakemake(tmp_path, "--cores", "2", "results/s/synthetic_masks.json", configs=[config])
+    assert result.returncode == 0, result.stderr[-3000:]
+    subsets = json.loads((tmp_path / "results/s/subsets.json").read_text())
+    assert sorted(p.stem for p in (tmp_path / "results/s/rough_masks").glob("*.png")) == [f"img{i}" for i in
+                                                                                         range(N_IMAGES)]
+    morphology = measure_particles([read_mask(tmp_path / f"results/s/rough_masks/{n}.png") for n in subsets["morphology"]])
+    stats = json.loads((tmp_path / "results/s/synthetic_masks.json").read_text())
+    assert stats == json.loads(json.dumps(morphology.to_dict()))

@@ -130,8 +130,10 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
         masks += [pseudo_labels(m, opts.ignore_band_px) for m in real_masks]
     options = as_dict(opts)
     # what a member's checkpoint must match to be resumed, but its seed; the number of members is no setting
-    # of a member: adding members resumes the ones already trained
-    key = {"options": {k: v for k, v in options.items() if k != "members"}, "data": fingerprint(images + masks),
+    # of a member (adding members resumes the ones already trained), and which real images were pseudo-
+    # labelled is part of the data
+    key = {"options": {k: v for k, v in options.items() if k not in ("members", "pseudo_labels")},
+           "data": fingerprint(images + masks),
            "epoch_size": epoch_size}
     states = [_train_member(images, masks, n_virtual, opts, out_dir if k == 0 else out_dir / f"member{k}", device,
                             {**key, "seed": seed + MEMBER_SEED_STEP * k}, k)

@@ -82,6 +82,7 @@ class NPsSegNetOptions:
     augment_p: float = 0.5
     val_fraction: float = 0.1
     real_fraction: float = 0.0  # share of training crops from real images with rough-mask pseudo-labels
+    pseudo_labels: str = "morphology"  # those real images: the morphology subset, or 'all' of the stack's images
     ignore_band_px: int = 0     # pixels each side of a pseudo-label outline left out of the loss
     ema_decay: float = 0.0      # 0: keep the last weights; else their exponential moving average per step
     members: int = 1            # networks trained with different seeds; the model averages their probabilities
@@ -111,6 +112,7 @@ class PSDOptions:
     exclude_border: bool = True
     min_diameter_px: float = 3.0
     min_diameter_nm: float = 0.0
+    min_diameter_fraction: float = 0.0  # of the image's typical (area-weighted median) diameter
 
 
 def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:

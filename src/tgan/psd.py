@@ -79,6 +79,19 @@ def typical_radius(mask: np.ndarray, distance: np.ndarray) -> float:
     return float(radii[order][np.searchsorted(area, area[-1] / 2)])
 
 
+def typical_diameter(regions, min_diameter_px: float) -> float:
+    """The area-weighted median equivalent diameter of the particles of at least min_diameter_px (half the
+    particle area lies in larger ones): specks, however many, do not pull it down. 0 without particles."""
+    diameters = np.array([r.equivalent_diameter_area for r in regions], float)
+    areas = np.array([r.area for r in regions], float)
+    keep = diameters >= min_diameter_px
+    if not keep.any():
+        return 0.0
+    order = np.argsort(diameters[keep])
+    area = np.cumsum(areas[keep][order])
+    return float(diameters[keep][order][np.searchsorted(area, area[-1] / 2)])
+
+
 def feret_diameters(coords: np.ndarray) -> tuple[float, float]:
     """(min, max) caliper diameter of a set of pixels (row, col), on their pixel outline.
 
@@ -107,7 +120,9 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
                    stack: str, image_name: str, ignore: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """(instance labels, one row per particle) of one segmented image.
 
-    Particles below the minimum size are noise: they leave the labels and the table. The image
+    Particles below the minimum size are noise: they leave the labels and the table (the minimum: the
+    px one, the nm one on a calibrated image, and min_diameter_fraction of the image's typical
+    diameter, which drops specks next to much larger particles). The image
     gives each particle's mean intensity (of the [0, 1] image the networks saw). ignore: pixels that
     are no part of the sample (burned-in annotations); a particle next to them is flagged as cut.
     """
@@ -122,8 +137,11 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
     min_diameter_px = options.min_diameter_px
     if pixel_size_nm is not None:
         min_diameter_px = max(min_diameter_px, options.min_diameter_nm / pixel_size_nm)
+    regions = regionprops(labels, intensity_image=image)
+    if options.min_diameter_fraction > 0:
+        min_diameter_px = max(min_diameter_px, options.min_diameter_fraction * typical_diameter(regions, min_diameter_px))
     rows, noise = [], []
-    for r in regionprops(labels, intensity_image=image):
+    for r in regions:
         if r.equivalent_diameter_area < min_diameter_px:
             noise.append(r.label)
             continue

@@ -40,3 +40,15 @@ def kfold(names: list[str], k: int, seed: int = 0) -> dict[str, int]:
         raise ValueError(f"{k} folds need at least {k} images with ground truth, got {len(names)}")
     ranked = sorted(names, key=lambda n: (_score(n, seed), n))
     return {name: i % k for i, name in enumerate(ranked)}
+
+
+def pseudo_label_images(subsets: dict[str, dict[str, str]], which: str) -> dict[str, str]:
+    """The images (name: path, from subsets.json) that get rough masks and, with npssegnet.real_fraction,
+    become NPsSegNet's pseudo-labelled real crops: the morphology subset (whose rough masks step 2
+    makes for pix2pix anyway), or 'all' the stack's images, so that the network also sees the
+    contrast subset's images, e.g. particles with softer edges than the morphology subset's."""
+    if which == "morphology":
+        return dict(subsets["morphology"])
+    if which == "all":
+        return {**subsets["morphology"], **subsets["contrast"]}
+    raise ValueError(f"npssegnet.pseudo_labels must be 'morphology' or 'all', got {which!r}")

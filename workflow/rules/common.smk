@@ -168,6 +168,13 @@ def rough_masks_split(wildcards):
     return {k: v for k, v in stack_settings(wildcards.stack, "psd").items() if k in PSDOptions.SPLIT}
 
 
+def pseudo_label_subsets(wildcards):
+    """Which images rough_masks segments: 'all' where NPsSegNet trains on every image's rough mask,
+    else 'morphology' (the subset pix2pix and the synthetic masks need)."""
+    options = stack_settings(wildcards.stack, "npssegnet")
+    return options.get("pseudo_labels", "morphology") if options.get("real_fraction", 0) > 0 else "morphology"
+
+
 def rough_masks_gpu(wildcards):
     """The classical method needs no GPU; SAM and a transferred model do."""
     return int(stack_settings(wildcards.stack, "rough_masks")["method"] != "classical")

@@ -13,6 +13,7 @@ rule train_npssegnet_gen1:
         losses="results/{stack}/evaluation/npssegnet_gen1/losses.csv",
     params:
         options=lambda w: stack_settings(w.stack, "npssegnet"),
+        pseudo_labels=pseudo_label_subsets,
         seed=config["seed"],
         device=config["device"],
     threads: MAX_THREADS

@@ -1,5 +1,6 @@
 rule rough_masks:
-    """Step 2: rough masks of the morphology subset (classical, SAM, or another stack's NPsSegNet)."""
+    """Step 2: rough masks of the morphology subset (classical, SAM, or another stack's NPsSegNet); of every
+    image when they are NPsSegNet's pseudo-labels too (npssegnet.pseudo_labels: all)."""
     input:
         unpack(rough_masks_input),
     output:
@@ -9,6 +10,7 @@ rule rough_masks:
         segment=rough_masks_segment,
         psd=rough_masks_split,
         polarity=polarity,
+        images=pseudo_label_subsets,
         device=config["device"],
     threads: MAX_THREADS
     resources:

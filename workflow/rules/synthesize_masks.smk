@@ -2,6 +2,7 @@ rule synthesize_masks:
     """Step 4: random masks with particle statistics fitted to the rough masks."""
     input:
         rough_masks="results/{stack}/rough_masks",
+        subsets="results/{stack}/subsets.json",
     output:
         masks=directory("results/{stack}/synthetic_masks"),
         statistics="results/{stack}/synthetic_masks.json",

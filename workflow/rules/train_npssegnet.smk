@@ -13,6 +13,7 @@ rule train_npssegnet:
     params:
         options=lambda w: stack_settings(w.stack, "npssegnet"),
         segment=lambda w: stack_settings(w.stack, "segment"),
+        pseudo_labels=pseudo_label_subsets,
         on_failure=config["self_checks"]["on_failure"],
         seed=config["seed"],
         device=config["device"],

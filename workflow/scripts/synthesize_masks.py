@@ -1,4 +1,4 @@
-"""synthesize_masks: fit particle statistics to the rough masks, draw `count` random masks."""
+"""synthesize_masks: fit particle statistics to the morphology subset's rough masks, draw `count` random masks."""
 
 import json
 from pathlib import Path
@@ -12,8 +12,8 @@ from tgan.images import read_mask, write_mask
 from tgan.synthetic_masks import measure_particles, synthesize_mask
 
 job.start(snakemake)
-rough = sorted(Path(snakemake.input.rough_masks).glob("*.png"))
-stats = measure_particles([read_mask(p) for p in rough])
+morphology = sorted(json.loads(Path(snakemake.input.subsets).read_text())["morphology"])
+stats = measure_particles([read_mask(Path(snakemake.input.rough_masks) / f"{name}.png") for name in morphology])
 write_json(snakemake.output.statistics, stats.to_dict())
 print(json.dumps(stats.summary(), indent=1))
 
