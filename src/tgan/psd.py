@@ -65,31 +65,33 @@ def particle_labels(mask: np.ndarray, options: PSDOptions = PSDOptions()) -> np.
     return np.where(unseeded > 0, unseeded + labels.max(), labels)
 
 
+def area_weighted_median(values: np.ndarray, areas: np.ndarray) -> float:
+    """The value at which half the area lies in items of larger values: the particle scale, which specks
+    of noise, however many, do not pull down as they pull down a plain median. 0 without items."""
+    if len(values) == 0:
+        return 0.0
+    order = np.argsort(values)
+    area = np.cumsum(np.asarray(areas)[order])
+    return float(np.asarray(values)[order][np.searchsorted(area, area[-1] / 2)])
+
+
 def typical_radius(mask: np.ndarray, distance: np.ndarray) -> float:
     """The radius of the largest disc inside the blob that holds the median foreground pixel (the blobs'
-    inscribed radii, weighted by area): the particle scale, which specks of noise do not pull down as
-    they pull down a plain median over blobs. 0 for an empty mask."""
+    inscribed radii, weighted by area). 0 for an empty mask."""
     blobs = label(mask, connectivity=2)
     n = int(blobs.max())
     if n == 0:
         return 0.0
     radii = np.asarray(ndimage.maximum(distance, blobs, np.arange(1, n + 1)))
-    order = np.argsort(radii)
-    area = np.cumsum(np.bincount(blobs.ravel())[1:][order])
-    return float(radii[order][np.searchsorted(area, area[-1] / 2)])
+    return area_weighted_median(radii, np.bincount(blobs.ravel())[1:])
 
 
 def typical_diameter(regions, min_diameter_px: float) -> float:
-    """The area-weighted median equivalent diameter of the particles of at least min_diameter_px (half the
-    particle area lies in larger ones): specks, however many, do not pull it down. 0 without particles."""
-    diameters = np.array([r.equivalent_diameter_area for r in regions], float)
-    areas = np.array([r.area for r in regions], float)
-    keep = diameters >= min_diameter_px
-    if not keep.any():
-        return 0.0
-    order = np.argsort(diameters[keep])
-    area = np.cumsum(areas[keep][order])
-    return float(diameters[keep][order][np.searchsorted(area, area[-1] / 2)])
+    """The area-weighted median equivalent diameter of the particles of at least min_diameter_px. 0 without
+    particles."""
+    regions = [r for r in regions if r.equivalent_diameter_area >= min_diameter_px]
+    return area_weighted_median(np.array([r.equivalent_diameter_area for r in regions], float),
+                                np.array([r.area for r in regions], float))
 
 
 def feret_diameters(coords: np.ndarray) -> tuple[float, float]:

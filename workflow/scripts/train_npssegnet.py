@@ -18,19 +18,18 @@ names = sorted(p.name for p in Path(snakemake.input.images).glob("*.png"))
 images = [read_image(Path(snakemake.input.images) / n) for n in names]
 masks = [read_mask(Path(snakemake.input.masks) / n) for n in names]
 subsets = json.loads(Path(snakemake.input.subsets).read_text())
-pseudo = pseudo_label_images(subsets, params.pseudo_labels)
-real = ([read_image(path) for path in pseudo.values()],
-        [read_mask(Path(snakemake.input.rough_masks) / f"{name}.png") for name in pseudo])
+pseudo = pseudo_label_images(subsets, params.pseudo_labels)  # holds the morphology subset either way
+real_images = {name: read_image(path) for name, path in pseudo.items()}
+rough = {name: read_mask(Path(snakemake.input.rough_masks) / f"{name}.png") for name in pseudo}
 path = train_npssegnet(images, masks, from_dict(NPsSegNetOptions, params.options), Path(snakemake.output.model).parent,
-                       device, params.seed, real=real)
+                       device, params.seed, real=(list(real_images.values()), list(rough.values())))
 if hasattr(snakemake.output, "checks"):  # the method's own model (not the gen1-only ablation)
     net = load_model(path, device)
     morphology = subsets["morphology"]
-    predicted = [segment(net, read_image(path), device, from_dict(SegmentOptions, params.segment))
-                 for path in morphology.values()]
-    rough = [read_mask(Path(snakemake.input.rough_masks) / f"{name}.png") for name in morphology]
-    checks.judge("npssegnet", checks.agreement_figures(predicted, rough), snakemake.output.checks,
-                 params.on_failure,
+    predicted = [segment(net, real_images[name], device, from_dict(SegmentOptions, params.segment))
+                 for name in morphology]
+    checks.judge("npssegnet", checks.agreement_figures(predicted, [rough[name] for name in morphology]),
+                 snakemake.output.checks, params.on_failure,
                  "NPsSegNet, trained on the virtual dataset, does not find the particles of the rough masks on the "
                  "real morphology images: the virtual images are unlike the real ones (see the gen1 and gen2 checks), "
                  "or NPsSegNet needs more epochs; npssegnet.real_fraction > 0 adds real images to its training.")
