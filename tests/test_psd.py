@@ -154,6 +154,17 @@ def test_minimum_as_a_fraction_of_the_typical_diameter_drops_specks_next_to_larg
     assert len(particles(draw_discs(specks), min_diameter_fraction=0.2)[1]) == 12
 
 
+def test_a_few_large_blobs_do_not_set_the_typical_diameter():
+    """Three 80-px blobs (false support, as on the STEM bench) hold three quarters of the particle area
+    beside forty 12-px particles: weighted by area the typical diameter would be 80 px and a fifth of it
+    (16 px) would drop every real particle; weighted by diameter it stays that of the many particles."""
+    blobs = [(50, 60 + 140 * i, 40) for i in range(3)]
+    small = [(130 + 30 * (i // 10), 30 + 30 * (i % 10), 6) for i in range(40)]
+    _, table = particles(draw_discs(blobs + small), min_diameter_fraction=0.2)
+    assert len(table) == 43
+    assert (table["diameter_px"] < 15).sum() == 40
+
+
 def test_border_particles_are_flagged_and_left_out_of_the_statistics():
     discs = [(150, 200, 10), (150, 300, 20), (0, 50, 10), (150, 395, 12)]  # the last two are cut by the border
     _, table = particles(draw_discs(discs), pixel_size_nm=2.0)

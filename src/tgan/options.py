@@ -112,7 +112,7 @@ class PSDOptions:
     exclude_border: bool = True
     min_diameter_px: float = 3.0
     min_diameter_nm: float = 0.0
-    min_diameter_fraction: float = 0.0  # of the image's typical (area-weighted median) diameter
+    min_diameter_fraction: float = 0.0  # of the image's typical (diameter-weighted median) diameter
 
 
 def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
