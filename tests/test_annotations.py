@@ -51,3 +51,20 @@ def test_particles_in_a_row_are_not_text():
         rr, cc = disk((90, 20 + 28 * k), 8)
         image[rr, cc] = 0.7  # ... around a grey body
     assert annotation_regions(image) == []
+
+
+def test_a_scale_bar_blurred_by_resampling_is_found():
+    """A black bar whose edges a resampled figure export smeared over two pixels each side (the levels of
+    EMPS cc87926397's bar): the pixels right around it are dark, those two pixels further out are not."""
+    image, _ = particle_image((160, 200), radii=(6,) * 8, seed=5)
+    image[120:, 100:] = 0.75  # a clear corner, the support's level of that figure
+    levels = np.full((20, 80), 190.0)  # grey levels around the bar and in it, as in that figure
+    levels[0], levels[1], levels[18], levels[19] = 144, 74, 22, 53  # above and below it
+    levels[2:18, 0], levels[2:18, 1], levels[2:18, 78], levels[2:18, 79] = 122, 34, 25, 126  # its ends
+    levels[2:18, 2:78] = 0
+    image[128:148, 110:190] = levels / 255
+    bar = np.zeros(image.shape, bool)
+    bar[130:146, 112:188] = True
+    (region,) = annotation_regions(image)
+    assert covers([region], bar)
+    assert region["top"] >= 120 and region["left"] >= 100  # the bar and its margin, not the particles

@@ -55,9 +55,13 @@ LABEL_SEARCH_PX = (10, 60)
 # Components of fewer pixels are noise (a hot pixel), not glyphs.
 MIN_GLYPH_PX = 4
 IGNORE_MARGIN_PX = 3
-# A scale bar stands out from what surrounds it: the median of the ring of pixels around its box
-# differs from it by at least TEXT_CONTRAST (a flat dark JPEG block in vacuum does not).
+# A scale bar stands out from what surrounds it: the median of the ring of RING_PX pixels around its box
+# differs from it by at least TEXT_CONTRAST (a flat dark JPEG block in vacuum does not), the ring right
+# at the box or the one RING_GAP px further out: a figure resampled after the bar was drawn blurs its edge
+# over a pixel or two (EMPS cc87926397: 144, 74 | 0 ... 0 | 22, 53 on 190), and the ring on that edge alone
+# hid the bar.
 RING_PX = 2
+RING_GAP = 2
 # A glyph of a text line: GLYPH_HEIGHT px high, at most MAX_GLYPH_WIDTH heights wide, drawn in strokes
 # (its thickest point, the largest inscribed radius, at most MAX_STROKE of its height: a saturated
 # particle is compact), not cut by the image border, and the holes it encloses (the counter of an "o")
@@ -131,21 +135,20 @@ def _is_scale_bar(component: np.ndarray, image_shape: tuple[int, int]) -> bool:
     return bool((spans >= length - 1).mean() >= MIN_SCALE_BAR_FILL)
 
 
-def _ring(levels: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
-    """The grey levels of the ring of RING_PX pixels around a box (within the image)."""
-    outer = tuple(slice(max(b.start - RING_PX, 0), b.stop + RING_PX) for b in box)
+def _ring(levels: np.ndarray, box: tuple[slice, slice], gap: int = 0) -> np.ndarray:
+    """The grey levels of the ring of RING_PX pixels that starts `gap` px out from a box (within the image)."""
+    outer = tuple(slice(max(b.start - gap - RING_PX, 0), b.stop + gap + RING_PX) for b in box)
     ring = np.ones(levels[outer].shape, bool)
-    ring[tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))] = False
+    ring[tuple(slice(max(b.start - gap, 0) - o.start, b.stop + gap - o.start) for b, o in zip(box, outer))] = False
     return levels[outer][ring]
 
 
 def _stands_out(levels: np.ndarray, labels: np.ndarray, box: tuple[slice, slice], k: int) -> bool:
-    """Whether the ring of RING_PX pixels around component k's box differs from it by TEXT_CONTRAST."""
-    ring = _ring(levels, box)
-    if not ring.size:
-        return False
-    inside = levels[box][labels[box] == k]
-    return abs(float(np.median(ring)) - float(np.median(inside))) >= TEXT_CONTRAST
+    """Whether a ring around component k's box (right at it or RING_GAP px out) differs from it by
+    TEXT_CONTRAST."""
+    inside = float(np.median(levels[box][labels[box] == k]))
+    rings = [ring for ring in (_ring(levels, box), _ring(levels, box, RING_GAP)) if ring.size]
+    return any(abs(float(np.median(ring)) - inside) >= TEXT_CONTRAST for ring in rings)
 
 
 def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
