@@ -99,3 +99,53 @@ def test_large_dark_particles_on_a_clean_film_are_outlined_by_the_two_phase_thre
     assert iou > 0.9, iou
     forced = classical_mask(image, "dark", radius=8.0)
     assert (forced & truth).sum() / (forced | truth).sum() < 0.6
+
+
+def edge_bright(seed: int, size: int = 320):
+    """SEM-like image: particles (radius 10-20 px) whose body is as grey as the support and whose edge is
+    bright, brighter on one side than the other (a crescent more than a ring). Returns (image, truth)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    image = 0.35 + 0.6 * ndi.gaussian_filter(rng.standard_normal((size, size)), 20)
+    truth = np.zeros((size, size), bool)
+    placed = []
+    for _ in range(30):
+        r = rng.uniform(10, 20)
+        cy, cx = rng.uniform(r, size - r, 2)
+        if any(np.hypot(cy - y, cx - x) < r + s + 3 for y, x, s in placed):
+            continue
+        placed.append((cy, cx, r))
+        d = np.hypot(yy - cy, xx - cx)
+        truth |= d <= r
+        image[d <= r] = 0.4
+        side = 0.15 + 0.85 * (0.5 + 0.5 * np.cos(np.arctan2(yy - cy, xx - cx) - rng.uniform(0, 2 * np.pi)))
+        image += 0.45 * side * np.clip(1 - np.abs(d - (r - 1.5)) / 2.5, 0, 1) * (d <= r + 1)
+    image = ndi.gaussian_filter(image, 1.0) + rng.normal(0, 0.04, image.shape)
+    return np.clip(image, 0, 1).astype(np.float32), truth
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_edge_bright_particles_are_filled_not_left_as_crescents(seed):
+    """A threshold keeps only the bright edges (IoU about 0.2 without fill_rims: checked); the rough masks
+    must be the particles, since the chain learns particle sizes from them."""
+    image, truth = edge_bright(seed)
+    mask = classical_mask(image, "bright")
+    iou = (mask & truth).sum() / (mask | truth).sum()
+    assert iou > 0.85, iou
+    assert abs(ndi.label(mask)[1] - ndi.label(truth)[1]) <= 2
+
+
+def test_fill_rims_fills_an_arc_and_leaves_blobs_and_bars_alone():
+    from tgan.classical import fill_rims
+
+    yy, xx = np.mgrid[:200, :200]
+    d = np.hypot(yy - 60, xx - 60)
+    arc = (np.abs(d - 25) <= 1.5) & (np.arctan2(yy - 60, xx - 60) > -0.5)  # 3 px wide, two thirds of a circle
+    short_arc = (np.abs(d - 25) <= 1.5) & (np.abs(np.arctan2(yy - 60, xx - 60)) < 0.5)  # a sixth: too little
+    blob = np.hypot(yy - 150, xx - 60) <= 20
+    bar = (np.abs(yy - 150) <= 2) & (xx >= 110) & (xx <= 190)
+    filled = fill_rims(arc | blob | bar)
+    disc = d <= 26.5
+    assert ((filled & disc).sum() / (filled[:110, :110] | disc[:110, :110]).sum()) > 0.95
+    assert np.array_equal(filled[110:], (blob | bar)[110:])  # the compact blob and the bar: untouched
+    assert np.array_equal(fill_rims(short_arc), short_arc)
