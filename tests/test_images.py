@@ -56,6 +56,16 @@ def test_list_images_errors(tmp_path):
         list_images(tmp_path)
 
 
+def test_list_images_names_a_link_whose_target_is_gone(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "b.png").symlink_to(tmp_path / "moved" / "b.png")
+    (tmp_path / "notes.txt").symlink_to(tmp_path / "gone.txt")  # not an image: no concern of the stack
+    with pytest.raises(FileNotFoundError, match=r"b\.png: a link to .*moved/b\.png, which does not exist"):
+        list_images(tmp_path)
+    (tmp_path / "b.png").unlink()
+    assert [p.name for p in list_images(tmp_path)] == ["a.png"]
+
+
 def test_mask_roundtrip(tmp_path):
     mask = np.zeros((8, 8), bool)
     mask[2:5, 3:6] = True

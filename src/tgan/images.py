@@ -66,11 +66,18 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     """Image files of a stack folder, sorted by name; hidden files are skipped.
 
     A TIA .emi file only holds the metadata of its acquisition's .ser files (NAME_1.ser, ...);
-    when they are in the folder they are the images and the .emi is skipped.
+    when they are in the folder they are the images and the .emi is skipped. A link whose target is
+    gone (moved data, an unmounted drive) is an error: skipped, its image would silently be missing
+    from the stack's PSD.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: image folder does not exist")
+    broken = sorted(p for p in folder.iterdir() if p.is_symlink() and not p.exists()
+                    and p.suffix.lower() in IMAGE_SUFFIXES)
+    if broken:
+        raise FileNotFoundError(f"{broken[0]}: a link to {os.readlink(broken[0])}, which does not exist"
+                                + (f" ({len(broken) - 1} more such links in {folder})" if len(broken) > 1 else ""))
     files = sorted(
         p for p in folder.iterdir()
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
