@@ -1,7 +1,7 @@
 """Evaluation benchmark on real data: methods (a)-(e) on subsets of the two data sets in ../shared/data.
 
     python bench/evaluation.py [--cores 2] [--set npssegnet.real_fraction=0] [--set seed=1] [--rounds N]
-                               [--name NAME]         (or: make bench; run it under the CPU lock)
+                               [--heldout] [--name NAME]   (or: make bench; run it under the CPU lock)
 
 Links the chosen images into results/bench_data/, runs the workflow up to the evaluation of both
 stacks and writes results/bench/NAME.md (default benchmarks.md): one table per stack (metrics as
@@ -10,14 +10,17 @@ wall time. The step settings are config/demo.yaml's (what a user without a GPU r
 and evaluation settings config/bench.yaml's: the merged config is written to results/bench/config.yaml.
 `--set SECTION.KEY=VALUE` changes one step setting for an ablation row (same seed), `--set seed=1` a top-level
 key (the spread over seeds); Snakemake then reruns only what that setting touches. `--rounds N` adds N
-model-adaptation rounds to both stacks (stacks' adaptation_rounds) and a table for each round, whose "rough
-masks" column is the previous round. The data sets are not part of the project: without ../shared/data the
-script says so and exits.
+model-adaptation rounds to every stack (stacks' adaptation_rounds) and a table for each round, whose "rough
+masks" column is the previous round. `--heldout` adds a third stack, `emps_heldout`: nine other EMPS test
+images that no setting was ever chosen on (a check that a change does not only fit the bench's images; about
+25 min more on 2 cores). The data sets are not part of the project: without ../shared/data the script says so
+and exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import subprocess
@@ -38,22 +41,38 @@ SUBSETS = {
              [f"{n}.png" for n in ["516b2f0aa8", "53025d5189", "8136144eaf", "986f86c3b5", "a880175367",
                                    "c1cccb3332", "cc87926397", "dbbbce5020", "e8e39c913a", "f28b702df5"]]),
 }
+# EMPS test images outside the bench with dark particles, picked by eye (docs/benchmarks.md, 2026-12-05 third
+# session): no setting was chosen on them. Their particles range from 8 px dots to 200 px spheres.
+HELDOUT = {
+    "emps_heldout": (DATA / "emps_test" / "images",
+                     [f"{n}.png" for n in ["2cd773d930", "627acee9c4", "7c5501d292", "c0fcfec15c", "c294fece54",
+                                           "d5e8abb61d", "e493a405ad", "f7fa7d1729", "f98c5fb82a"]]),
+}
 TABLE_METRICS = ["pixel_accuracy", "iou_background", "iou_particles", "mean_iou", "dice", "object_precision",
                  "object_recall", "object_f1", "box_recall", "centroid_precision", "count_true", "count_predicted",
                  "count_error_pct", "mean_diameter_true_px", "mean_diameter_predicted_px", "mean_diameter_error_pct",
                  "wasserstein_px", "ks_statistic"]
 
 
-def bench_stacks(rounds: int) -> list[str]:
+def subsets(heldout: bool) -> dict[str, tuple[Path, list[str]]]:
+    """The bench stacks' image folders and files, with the held-out stack when asked for."""
+    return {**SUBSETS, **(HELDOUT if heldout else {})}
+
+
+def bench_stacks(rounds: int, heldout: bool) -> list[str]:
     """The evaluated stacks: each bench stack, then its adaptation rounds."""
-    return [f"{stack}_round{k}" if k else stack for stack in SUBSETS for k in range(rounds + 1)]
+    return [f"{stack}_round{k}" if k else stack for stack in subsets(heldout) for k in range(rounds + 1)]
 
 
-def bench_config(settings: list[str], rounds: int) -> Path:
+def bench_config(settings: list[str], rounds: int, heldout: bool) -> Path:
     """config/demo.yaml's step settings with config/bench.yaml's stacks, threads and evaluation, the
-    --set overrides and the adaptation rounds; written to results/bench/config.yaml."""
+    --set overrides and the adaptation rounds; written to results/bench/config.yaml. The held-out stack
+    is an EMPS stack on other images."""
     config = {k: v for k, v in yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()).items() if k != "stacks"}
     config.update(yaml.safe_load((ROOT / "config" / "bench.yaml").read_text()))
+    if heldout:
+        emps = copy.deepcopy(config["stacks"]["emps"])
+        config["stacks"]["emps_heldout"] = {**emps, "images": "results/bench_data/emps_heldout"}
     if rounds:
         for stack in config["stacks"].values():
             stack["adaptation_rounds"] = rounds
@@ -83,8 +102,8 @@ def checks_table(stacks: list[str]) -> str:
     return markdown(frame) if rows else "(no self-check tables found)"
 
 
-def link_subsets() -> None:
-    for stack, (folder, names) in SUBSETS.items():
+def link_subsets(heldout: bool) -> None:
+    for stack, (folder, names) in subsets(heldout).items():
         out = ROOT / "results" / "bench_data" / stack
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
@@ -124,7 +143,7 @@ def report(command: str, wall_s: float, fresh: bool, stacks: list[str]) -> str:
     parts = [f"Command: `{command}`  ",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {gpu_name()}, "
              f"{platform.system()} {platform.release()}, Python {platform.python_version()}  ",
-             f"Wall time: {wall_s / 60:.1f} min (both stacks, "
+             f"Wall time: {wall_s / 60:.1f} min (all stacks, "
              f"{'from scratch' if fresh else 'reusing the outputs of an earlier run that this one did not change'})", ""]
     for stack in stacks:
         folder = ROOT / "results" / stack / "evaluation"
@@ -148,14 +167,16 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE",
                         help="change one setting of the demo preset (an ablation row), or a top-level key such as seed=1")
-    parser.add_argument("--rounds", type=int, default=0, help="model-adaptation rounds of both stacks")
+    parser.add_argument("--rounds", type=int, default=0, help="model-adaptation rounds of every stack")
+    parser.add_argument("--heldout", action="store_true",
+                        help="also evaluate emps_heldout, nine EMPS images that no setting was chosen on")
     parser.add_argument("--name", default="benchmarks", help="report name: results/bench/NAME.md")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the shared data sets are not here; the evaluation benchmark needs them")
-    link_subsets()
-    config = bench_config(args.set, args.rounds)
-    stacks = bench_stacks(args.rounds)
+    link_subsets(args.heldout)
+    config = bench_config(args.set, args.rounds, args.heldout)
+    stacks = bench_stacks(args.rounds, args.heldout)
     targets = [f"results/{s}/evaluation/{f}" for s in stacks for f in ("metrics.csv", "image_quality.csv")]
     cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", str(args.cores), "--configfile", str(config),
            "--keep-going"]  # a stack whose self-check fails leaves the other stack's evaluation running
@@ -165,7 +186,7 @@ def main() -> None:
     wall = time.time() - start
     out = ROOT / "results" / "bench" / f"{args.name}.md"
     command = " ".join(["python bench/evaluation.py", f"--cores {args.cores}", *(f"--set {s}" for s in args.set),
-                        *([f"--rounds {args.rounds}"] if args.rounds else []),
+                        *([f"--rounds {args.rounds}"] if args.rounds else []), *(["--heldout"] if args.heldout else []),
                         *([f"--name {args.name}"] if args.name != "benchmarks" else [])])
     out.write_text(report(f"flock /tmp/cpu.lock {command}", wall, fresh, stacks))
     print(out.read_text())
