@@ -136,8 +136,9 @@ def is_two_phase(figures: dict[str, float]) -> bool:
 def fill_rims(mask: np.ndarray) -> np.ndarray:
     """The mask with each rim of an edge-bright particle filled in: the disc that the rim outlines.
 
-    In SEM (secondary electrons escape more easily near edges) and in phase-contrast TEM a particle can be
-    brightest at its edge, with a body no brighter than the support. A threshold keeps the rim only: a
+    In SEM (secondary electrons escape more easily near edges), and in TEM where a particle's edge is darker
+    than its body (bright after the inversion of polarity 'dark'), a particle can be brightest at its edge,
+    with a body no brighter than the support. A threshold keeps the rim only: a
     ring or, where one side of the edge is brighter than the other, a crescent. Filling holes closes a whole
     ring but not a crescent, and a rim's width, not the particle, is what the PSD and the chain would learn.
     A component is taken for a rim when its pixels lie on a circle (least-squares fit, skimage's

@@ -74,7 +74,7 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: image folder does not exist")
     broken = sorted(p for p in folder.iterdir() if p.is_symlink() and not p.exists()
-                    and p.suffix.lower() in IMAGE_SUFFIXES)
+                    and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if broken:
         raise FileNotFoundError(f"{broken[0]}: a link to {os.readlink(broken[0])}, which does not exist"
                                 + (f" ({len(broken) - 1} more such links in {folder})" if len(broken) > 1 else ""))
