@@ -180,7 +180,7 @@ def main() -> None:
     targets = [f"results/{s}/evaluation/{f}" for s in stacks for f in ("metrics.csv", "image_quality.csv")]
     cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", str(args.cores), "--configfile", str(config),
            "--keep-going"]  # a stack whose self-check fails leaves the other stack's evaluation running
-    fresh = not any((ROOT / "results" / stack / "rough_masks").exists() for stack in SUBSETS)
+    fresh = not any((ROOT / "results" / stack / "rough_masks").exists() for stack in subsets(args.heldout))
     start = time.time()
     failed = subprocess.run(cmd, cwd=ROOT).returncode
     wall = time.time() - start

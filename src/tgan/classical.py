@@ -149,7 +149,7 @@ def fill_rims(mask: np.ndarray) -> np.ndarray:
     """
     out = np.array(mask, bool)
     for region in measure.regionprops(measure.label(out)):
-        points = region.coords.astype(float)
+        points = region.coords.astype(float)  # fewer pixels than sectors cannot cover them: no fit needed
         circle = measure.CircleModel.from_estimate(points) if len(points) >= _RIM_MIN_SECTORS else None
         if not circle or not _RIM_MIN_RADIUS <= circle.radius <= max(out.shape):
             continue

@@ -73,15 +73,12 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: image folder does not exist")
-    broken = sorted(p for p in folder.iterdir() if p.is_symlink() and not p.exists()
-                    and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    named = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    broken = [p for p in named if p.is_symlink() and not p.exists()]
     if broken:
         raise FileNotFoundError(f"{broken[0]}: a link to {os.readlink(broken[0])}, which does not exist"
                                 + (f" ({len(broken) - 1} more such links in {folder})" if len(broken) > 1 else ""))
-    files = sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-    )
+    files = [p for p in named if p.is_file()]
     ser_stems = {p.stem.rsplit("_", 1)[0] for p in files if p.suffix.lower() == ".ser"}
     files = [p for p in files if not (p.suffix.lower() == ".emi" and p.stem in ser_stems)]
     if not files:
