@@ -15,6 +15,7 @@ import torch
 from synthetic import particle_image
 from tgan import training
 from tgan.cyclegan import train_cyclegan
+from tgan.diffaugment import POLICIES
 from tgan.npssegnet import train_npssegnet
 from tgan.options import CycleGANOptions, NPsSegNetOptions, Pix2PixOptions
 from tgan.pix2pix import train_pix2pix
@@ -30,20 +31,29 @@ def stack(n=4, size=64):
     return [image for image, _ in pairs], [labels > 0 for _, labels in pairs]
 
 
-def train_pix2pix_small(out):
+def train_pix2pix_small(out, diffaugment=()):
     images, masks = stack()
     opts = Pix2PixOptions(crop_size=32, batch_size=2, crops_per_epoch=4, n_epochs=2, n_epochs_decay=2, ndf=8,
-                          n_layers_d=2, **SMALL_UNET)
+                          n_layers_d=2, diffaugment=list(diffaugment), **SMALL_UNET)
     train_pix2pix(masks, images, opts, out, CPU, seed=3)
     return out / "generator.pt"
 
 
-def train_cyclegan_small(out):
+def train_cyclegan_small(out, diffaugment=()):
     images, masks = stack()
     opts = CycleGANOptions(crop_size=32, batch_size=2, crops_per_epoch=4, n_epochs=2, n_epochs_decay=2, ngf=4,
-                           n_blocks=1, ndf=8, n_layers_d=2, pool_size=3)
+                           n_blocks=1, ndf=8, n_layers_d=2, pool_size=3, diffaugment=list(diffaugment))
     train_cyclegan([m.astype(np.float32) for m in masks], images, opts, out, CPU, seed=3)
     return out / "generator.pt"
+
+
+def train_pix2pix_diffaugment(out):
+    """The discriminator's augmentation draws from the checkpointed generator: a resumed run draws on."""
+    return train_pix2pix_small(out, POLICIES)
+
+
+def train_cyclegan_diffaugment(out):
+    return train_cyclegan_small(out, POLICIES)
 
 
 def train_npssegnet_small(out, ema_decay=0.0):
@@ -78,7 +88,7 @@ class Killed(Exception):
 
 
 @pytest.mark.parametrize("train", [train_pix2pix_small, train_cyclegan_small, train_npssegnet_small,
-                                   train_npssegnet_ema])
+                                   train_npssegnet_ema, train_pix2pix_diffaugment, train_cyclegan_diffaugment])
 def test_interrupted_training_resumes_to_the_same_result(tmp_path, monkeypatch, train):
     reference = train(tmp_path / "reference")
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from . import networks
+from .diffaugment import augmenter
 from .data import CropSampler, to_gan
 from .options import CycleGANOptions, as_dict
 from .training import (ImagePool, RandomStates, fingerprint, linear_decay, run_epochs, save_checkpoint,
@@ -54,6 +55,7 @@ def train_cyclegan(gen1: list[np.ndarray], real: list[np.ndarray], opts: CycleGA
     pool_a, pool_b = ImagePool(opts.pool_size, generator), ImagePool(opts.pool_size, generator)
     mse, l1 = nn.MSELoss(), nn.L1Loss()
     steps = max(1, opts.crops_per_epoch // opts.batch_size)
+    augment = augmenter(opts.diffaugment, generator)
 
     def gan_loss(pred: torch.Tensor, is_real: bool) -> torch.Tensor:
         return mse(pred, torch.ones_like(pred) if is_real else torch.zeros_like(pred))
@@ -68,7 +70,7 @@ def train_cyclegan(gen1: list[np.ndarray], real: list[np.ndarray], opts: CycleGA
             opt_g.zero_grad()
             for p in itertools.chain(d_a.parameters(), d_b.parameters()):
                 p.requires_grad_(False)
-            loss_gan = gan_loss(d_b(fake_b), True) + gan_loss(d_a(fake_a), True)
+            loss_gan = gan_loss(d_b(augment(fake_b)), True) + gan_loss(d_a(augment(fake_a)), True)
             loss_cycle = l1(g_ba(fake_b), real_a) + l1(g_ab(fake_a), real_b)
             loss_idt = l1(g_ab(real_b), real_b) + l1(g_ba(real_a), real_a) if opts.lambda_identity > 0 else torch.zeros(())
             (loss_gan + opts.lambda_cycle * loss_cycle
@@ -79,8 +81,8 @@ def train_cyclegan(gen1: list[np.ndarray], real: list[np.ndarray], opts: CycleGA
                 p.requires_grad_(True)
             opt_d.zero_grad()
             pooled_b, pooled_a = pool_b.query(fake_b), pool_a.query(fake_a)
-            loss_d = 0.5 * (gan_loss(d_b(real_b), True) + gan_loss(d_b(pooled_b), False)
-                            + gan_loss(d_a(real_a), True) + gan_loss(d_a(pooled_a), False))
+            loss_d = 0.5 * (gan_loss(d_b(augment(real_b)), True) + gan_loss(d_b(augment(pooled_b)), False)
+                            + gan_loss(d_a(augment(real_a)), True) + gan_loss(d_a(augment(pooled_a)), False))
             loss_d.backward()
             opt_d.step()
             sums += [loss_d.item(), loss_gan.item(), loss_cycle.item(), loss_idt.item()]

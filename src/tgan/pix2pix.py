@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from . import networks
+from .diffaugment import augmenter
 from .background import particle_free
 from .data import CropSampler, to_gan
 from .images import read_image, read_mask
@@ -66,6 +67,7 @@ def train_pix2pix(masks: list[np.ndarray], images: list[np.ndarray], opts: Pix2P
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
     mse, l1 = nn.MSELoss(), nn.L1Loss()
     steps = max(1, opts.crops_per_epoch // opts.batch_size)
+    augment = augmenter(opts.diffaugment, generator)  # of (condition, image): photometric on the image only
 
     def run_epoch(epoch: int) -> dict[str, float]:
         sums = np.zeros(3)
@@ -75,14 +77,14 @@ def train_pix2pix(masks: list[np.ndarray], images: list[np.ndarray], opts: Pix2P
             fake = net_g(condition)
 
             opt_d.zero_grad()
-            pred_fake = net_d(torch.cat([condition, fake.detach()], 1))
-            pred_real = net_d(torch.cat([condition, real], 1))
+            pred_fake = net_d(augment(torch.cat([condition, fake.detach()], 1)))
+            pred_real = net_d(augment(torch.cat([condition, real], 1)))
             loss_d = 0.5 * (mse(pred_fake, torch.zeros_like(pred_fake)) + mse(pred_real, torch.ones_like(pred_real)))
             loss_d.backward()
             opt_d.step()
 
             opt_g.zero_grad()
-            pred_fake = net_d(torch.cat([condition, fake], 1))
+            pred_fake = net_d(augment(torch.cat([condition, fake], 1)))
             loss_gan = mse(pred_fake, torch.ones_like(pred_fake))
             loss_l1 = l1(fake, real)
             (loss_gan + opts.lambda_l1 * loss_l1).backward()
