@@ -191,7 +191,7 @@ class ImagePool:
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
         if self.size == 0:
-            return images
+            return images.detach()  # like the pooled ones: the discriminator's loss must not reach the generator
         out = []
         for image in images.detach():
             image = image.unsqueeze(0)
