@@ -37,6 +37,8 @@ def test_bad_files_stop_the_run_before_any_job_and_leave_nothing(tmp_path):
     ({"stacks": {"s": {"npssegnet": {"epoch": 3}}}},
      ["'epoch' was unexpected", "instance['stacks']['s']['npssegnet']"]),
     ({"stacks": {"s": {"images": "nowhere"}}}, ["stacks.s.images: nowhere: image folder does not exist"]),
+    ({"stacks": {"s": {"cyclegan": {"n_epochs": 0, "n_epochs_decay": 0}}}},
+     ["stack s: cyclegan.n_epochs + cyclegan.n_epochs_decay is 0"]),
     ({"stacks": {"s": {"images": "empty"}}}, ["stacks.s.images: empty: no images"]),
 ])
 def test_config_errors_name_the_key(tmp_path, settings, expected):

@@ -111,6 +111,11 @@ def check_stacks():
             if source not in STACKS or model_stack(source) == stack:
                 raise WorkflowError(f"stack {stack}: rough_masks.from_stack must name another configured stack "
                                     f"(not one segmented with this stack's model), got {source!r}")
+        for step in ("pix2pix", "cyclegan"):
+            gan = stack_settings(stack, step)
+            if gan["n_epochs"] + gan["n_epochs_decay"] < 1:
+                raise WorkflowError(f"stack {stack}: {step}.n_epochs + {step}.n_epochs_decay is 0: the GAN would not "
+                                    "train at all (its generator would be random); give it at least one epoch")
         try:
             stack_sources(stack)
         except (OSError, ValueError) as err:
