@@ -126,9 +126,10 @@ def test_pix2pix_discriminator_sees_the_augmented_pairs(monkeypatch, tmp_path, p
 def test_cyclegan_discriminators_see_augmented_images(monkeypatch, tmp_path, policy):
     seen = spy_on_discriminators(monkeypatch)
     images, masks = binary_stack()
+    # no pool, so D sees this step's fakes (pool_size 0, which the schema allows, crashed here until the pool
+    # detached the fakes it hands on)
     opts = CycleGANOptions(crop_size=SIDE, batch_size=2, crops_per_epoch=4, n_epochs=1, n_epochs_decay=0, ngf=4,
-                           n_blocks=1, ndf=8, n_layers_d=2, pool_size=0, diffaugment=policy)  # no pool: D sees this step's fakes
-    # (pool_size 0, which the schema allows, crashed here until the pool detached the fakes it hands on)
+                           n_blocks=1, ndf=8, n_layers_d=2, pool_size=0, diffaugment=policy)
     train_cyclegan(images, [m.astype(np.float32) for m in masks], opts, tmp_path, CPU, seed=0)
     assert len(seen) == 12  # 2 steps: G's two fakes, D's two reals and two fakes
     assert_cut_out(seen, policy)

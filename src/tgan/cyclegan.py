@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from . import networks
-from .diffaugment import augmenter
 from .data import CropSampler, to_gan
+from .diffaugment import augmenter
 from .options import CycleGANOptions, as_dict
 from .training import (ImagePool, RandomStates, fingerprint, linear_decay, run_epochs, save_checkpoint,
                        seed_everything)

@@ -1,8 +1,8 @@
 """Differentiable augmentation of what the GAN discriminators see (lever 4: low-data GAN training).
 
 A stack gives pix2pix five images and CycleGAN a few dozen: a discriminator soon tells the real crops
-it has seen from anything else, and its gradient stops teaching the generator (the issue's HAADF
-pix2pix: discriminator loss 0.03, L1 flat, gen1 a grey square). DiffAugment (Zhao et al., NeurIPS
+it has seen from anything else, and its gradient stops teaching the generator (seen on a HAADF stack
+of 1024-px images: discriminator loss 0.03, L1 flat, gen1 a grey square). DiffAugment (Zhao et al., NeurIPS
 2020) transforms every batch the discriminator sees, real and generated alike, in its own step and
 in the generator's, with random but differentiable operations: the discriminator cannot memorise
 the real crops, and the generator's gradient passes through the transform, so the generated images
@@ -11,10 +11,13 @@ are not pushed to look augmented.
 Policies: `brightness` (add -0.5..0.5), `contrast` (scale about the mean by 0.5..1.5), `translation`
 (shift by up to 1/8 of the side, zero padding), `cutout` (a square of half the side set to zero).
 Zhao's `color` is brightness, saturation and contrast; saturation means nothing on one-channel EM
-images. Photometric operations touch only the image channels (the last `image_channels`), so that
-a pix2pix discriminator's mask condition stays a mask; geometric ones move every channel together,
-so that the condition stays aligned with its image. Parameters are drawn from the stage's data
-generator, which the checkpoints hold: a resumed run draws what the uninterrupted run would have.
+images. Photometric operations touch only the last channel (the image), so that a pix2pix
+discriminator's condition (mask, background) stays what it was; geometric ones move every channel
+together, so that the condition stays aligned with its image. Parameters are drawn from the stage's
+data generator, which the checkpoints hold: a resumed run draws what the uninterrupted run would have.
+
+Measured at CPU scale (docs/benchmarks.md, 2026-12-05): it weakens discriminators that were not
+memorising, and costs the STEM bench recall (CycleGAN) or size (pix2pix); off in every preset.
 """
 
 from __future__ import annotations
@@ -72,12 +75,11 @@ GEOMETRIC = {"translation": _translation, "cutout": _cutout}
 POLICIES = (*PHOTOMETRIC, *GEOMETRIC)
 
 
-def augmenter(policy: list[str], generator: torch.Generator,
-              image_channels: int = 1) -> Callable[[torch.Tensor], torch.Tensor]:
+def augmenter(policy: list[str], generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
     """A function batch (N x C x H x W, in [-1, 1]) -> augmented batch, for the discriminator's inputs.
 
     policy: names from POLICIES, applied in POLICIES' order whatever the order given (empty: the batch
-    unchanged, the paper's training); photometric ones change only the last `image_channels` channels.
+    unchanged, the paper's training); photometric ones change only the last channel.
     """
     unknown = [name for name in policy if name not in POLICIES]
     if unknown:
@@ -87,7 +89,7 @@ def augmenter(policy: list[str], generator: torch.Generator,
     def augment(x: torch.Tensor) -> torch.Tensor:
         for name in ordered:
             if name in PHOTOMETRIC:
-                condition, image = x[:, :-image_channels], x[:, -image_channels:]
+                condition, image = x[:, :-1], x[:, -1:]
                 x = torch.cat([condition, PHOTOMETRIC[name](image, generator)], 1)
             else:
                 x = GEOMETRIC[name](x, generator)

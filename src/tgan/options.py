@@ -27,7 +27,7 @@ class GANOptions:
     discriminator: str = "patchgan"
     ndf: int = 64
     n_layers_d: int = 3
-    diffaugment: list[str] = field(default_factory=list)  # the discriminator's inputs (diffaugment.py); not in the paper
+    diffaugment: list[str] = field(default_factory=list)  # of the discriminator's inputs (not in the paper)
 
 
 @dataclass

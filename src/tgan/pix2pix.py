@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from . import networks
-from .diffaugment import augmenter
 from .background import particle_free
 from .data import CropSampler, to_gan
+from .diffaugment import augmenter
 from .images import read_image, read_mask
 from .options import Pix2PixOptions, as_dict
 from .training import RandomStates, fingerprint, linear_decay, run_epochs, save_checkpoint, seed_everything
