@@ -175,7 +175,8 @@ def test_border_particles_are_flagged_and_left_out_of_the_statistics():
     assert summary.loc["a", "diameter_nm_mean"] == pytest.approx((40 + 80) / 2, rel=0.02)
     # density: border particles count half; the field is 300 x 400 px of 2 nm = 0.48 µm²
     assert summary.loc["a", "density_per_um2"] == pytest.approx(3 / 0.48)
-    kept = summarise(table, fields, "s", exclude_border=False).set_index("image")
+    _, seen = particles(draw_discs(discs), pixel_size_nm=2.0, border="include")
+    kept = summarise(seen, fields, "s").set_index("image")
     assert kept.loc["a", "count"] == 4
     assert len(counted(table, True)) == 2 and len(counted(table, False)) == 4
 

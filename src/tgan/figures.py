@@ -15,6 +15,7 @@ from skimage.segmentation import find_boundaries
 
 from .files import atomic
 from .images import read_image, read_mask
+from .psd import UNDER_RESOLVED_PX, histogram_band
 
 # Outline colours (RGB): particles in the statistics, and those cut by the border (left out of them).
 COUNTED_COLOUR = (255, 221, 0)
@@ -32,32 +33,57 @@ def _pyplot():
     return plt
 
 
-def histogram(particles: pd.DataFrame, summary: pd.Series, path: str | os.PathLike, title: str) -> None:
-    """Histogram of equivalent diameters with the fitted log-normal and the statistics printed on it.
+def histogram(particles: pd.DataFrame, summary: pd.Series, path: str | os.PathLike, title: str,
+              replicates: int = 1000, seed: int = 0) -> None:
+    """Histogram of equivalent diameters with its 95 % bootstrap band, the D50's interval, the fitted
+    log-normal and the statistics printed on it.
 
-    particles: those in the statistics; summary: their row of summary.csv. In nm when every image is
-    calibrated, else in px.
+    particles: those in the statistics (bars weighted by their counting `weight`); summary: their row of
+    summary.csv. In nm when every image is calibrated, else in px. The band (`psd.histogram_band`) resamples
+    images and particles as the summary's intervals do.
     """
     plt = _pyplot()
     unit = "nm" if np.isfinite(summary["diameter_nm_mean"]) else "px"
     d = particles[f"diameter_{unit}"].to_numpy(float)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     if d.size:
-        counts, edges, _ = ax.hist(d, bins="auto", color="#4477aa", edgecolor="white", label="particles")
+        weights = particles["weight"].to_numpy(float)
+        edges = np.histogram_bin_edges(d, bins="auto")
+        ax.hist(d, bins=edges, weights=weights, color="#4477aa", edgecolor="white", label="particles")
+        if d.size > 1:
+            lo, hi = histogram_band(particles, unit, edges, replicates, seed)
+            ax.fill_between(edges, np.append(lo, lo[-1]), np.append(hi, hi[-1]), step="post", color="#ee7733",
+                            alpha=0.35, lw=0, label="95 % interval per bin (bootstrap)")
+        d50, d50_lo, d50_hi = (summary[f"diameter_{unit}_d50{end}"] for end in ("", "_lo", "_hi"))
+        if np.isfinite(d50_lo):
+            ax.axvspan(d50_lo, d50_hi, color="#009988", alpha=0.25, lw=0)
+        ax.axvline(d50, color="#009988", lw=1.5, label=f"D50 and its 95 % interval")
         mu, sigma = summary[f"lognormal_mu_{unit}"], summary["lognormal_sigma"]
         if np.isfinite(mu) and np.isfinite(sigma):
             x = np.linspace(max(edges[0], 1e-9), edges[-1], 300)
-            pdf = stats.lognorm.pdf(x, sigma, 0, np.exp(mu)) * d.size * (edges[1] - edges[0])
+            pdf = stats.lognorm.pdf(x, sigma, 0, np.exp(mu)) * weights.sum() * (edges[1] - edges[0])
             ax.plot(x, pdf, color="#cc3311", lw=2, label=f"log-normal fit (μ {mu:.3f}, σ {sigma:.3f})")
-        ax.legend(loc="upper right")
+        ax.legend(loc="upper right", fontsize=8)
+
+        def figure(name):
+            value, lo, hi = (summary[f"{name}{end}"] for end in ("", "_lo", "_hi"))
+            return f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
+
+        need = summary["count_needed_d50"]
         text = "\n".join([
-            f"n = {int(summary['count'])} (border: {int(summary['border_count'])})",
-            f"mean = {summary[f'diameter_{unit}_mean']:.2f} ± {summary[f'diameter_{unit}_std']:.2f} {unit}",
-            f"D10 / D50 / D90 = {summary[f'diameter_{unit}_d10']:.2f} / {summary[f'diameter_{unit}_d50']:.2f}"
-            f" / {summary[f'diameter_{unit}_d90']:.2f} {unit}",
+            f"n = {int(summary['count'])} (border: {int(summary['border_count'])}; "
+            f"under {UNDER_RESOLVED_PX:.0f} px: {int(summary['under_resolved_count'])})",
+            f"±5 % D50 needs n ≥ {need:.0f}" if np.isfinite(need) else "too few for a D50 interval",
+            f"mean = {figure(f'diameter_{unit}_mean')} {unit}",
+            f"std = {figure(f'diameter_{unit}_std')} {unit}",
+            f"D10 = {figure(f'diameter_{unit}_d10')} {unit}",
+            f"D50 = {figure(f'diameter_{unit}_d50')} {unit}",
+            f"D90 = {figure(f'diameter_{unit}_d90')} {unit}",
+            f"D50 by volume = {figure(f'diameter_{unit}_d50_volume')} {unit}",
             f"KS D = {summary['lognormal_ks']:.3f}, p = {summary['lognormal_p']:.2g}",
+            "[ ]: 95 % bootstrap interval",
         ])
-        ax.text(0.98, 0.70, text, transform=ax.transAxes, ha="right", va="top", fontsize=9,
+        ax.text(0.98, 0.62, text, transform=ax.transAxes, ha="right", va="top", fontsize=8,
                 bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
     ax.set_xlabel(f"equivalent circular diameter ({unit})")
     ax.set_ylabel("particles")

@@ -102,18 +102,33 @@ class SegmentOptions:
 
 @dataclass
 class PSDOptions:
-    """How masks become particles: watershed splitting of touching particles, border handling, and the
-    smallest particle kept (diameter in px always; in nm too when the image is calibrated)."""
+    """How masks become particles: watershed splitting of touching particles, the counting rule for particles
+    cut by the border, the smallest particle kept (diameter in px always; in nm too when the image is
+    calibrated), and the bootstrap resamples of the summary's intervals."""
 
     # the settings that decide which pixels make one particle (`psd.particle_labels`); the rest measure
     SPLIT: ClassVar[tuple[str, ...]] = ("split_touching", "neck_depth_px", "neck_depth_ratio")
+    BORDER_RULES: ClassVar[tuple[str, ...]] = ("exclude", "include", "correct")
+    REPLACED: ClassVar[dict[str, str]] = {
+        "exclude_border": "replaced by border: exclude (was exclude_border: true), include (false), or correct "
+                          "(cut particles left out, the others weighted against the size bias)"}
     split_touching: bool = True
     neck_depth_px: float = 1.0
     neck_depth_ratio: float = 0.15
-    exclude_border: bool = True
+    border: str = "exclude"  # particles cut by the border: exclude, include, or correct (Miles-Lantuejoul)
     min_diameter_px: float = 3.0
     min_diameter_nm: float = 0.0
     min_diameter_fraction: float = 0.0  # of the image's typical (diameter-weighted median) diameter
+    bootstrap: int = 1000  # resamples of the summary's 95 % intervals
+
+    def __post_init__(self):
+        if self.border not in self.BORDER_RULES:
+            raise ValueError(f"PSDOptions: border {self.border!r}: one of {', '.join(self.BORDER_RULES)}")
+
+    @property
+    def exclude_border(self) -> bool:
+        """Whether particles cut by the border stay out of the particles counted (exclude and correct)."""
+        return self.border != "include"
 
 
 def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
@@ -121,6 +136,9 @@ def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
     values = dict(values or {})
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
+    replaced = getattr(cls, "REPLACED", {})
+    if set(unknown) & set(replaced):
+        raise ValueError(f"{cls.__name__}: " + "; ".join(f"{k}: {replaced[k]}" for k in unknown if k in replaced))
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return cls(**values)

@@ -3,16 +3,23 @@
 A catalysis researcher compares mean diameters in nm across samples, so every length is given in
 px and, when the image is calibrated, in nm (column names carry the unit; nm columns are NaN for
 uncalibrated images). Touching particles are split by a distance-transform watershed; particles
-cut by the image border are flagged and, by default, left out of the statistics because their
-size is unknown. Burned-in scale bars and labels (the `ignore` regions import_image records) are
-not particles: the mask is cleared there, and a particle that reaches into such a region is treated
-like one cut by the border.
+cut by the image border are flagged; the counting rule (`PSDOptions.border`) leaves them out (their size is
+unknown), counts them as seen, or leaves them out and weights every inner particle by the inverse of the
+probability that a particle of its size lies wholly inside the field (Miles-Lantuejoul), which undoes the
+bias of leaving cut particles out: a large particle is cut more often than a small one. Burned-in scale bars
+and labels (the `ignore` regions import_image records) are not particles: the mask is cleared there, and a
+particle that reaches into such a region is treated like one cut by the border.
+
+Every figure of the summary comes with a 95 % bootstrap interval, so that a D50 of 40 particles does not
+read like one of 4,000 (`bootstrap`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +40,16 @@ LENGTHS = ["diameter", "major_axis", "minor_axis", "feret_min", "feret_max"]
 PARTICLE_COLUMNS = ["stack", "image", "particle_id", "centroid_x_px", "centroid_y_px", "pixel_size_nm",
                     "area_px2", "area_nm2",
                     *[f"{length}_{unit}" for length in LENGTHS for unit in ("px", "nm")],
-                    "aspect_ratio", "circularity", "solidity", "mean_intensity", "touches_border"]
+                    "aspect_ratio", "circularity", "solidity", "mean_intensity", "bbox_width_px", "bbox_height_px",
+                    "touches_border", "under_resolved", "weight"]
+# Below about 10 px across, a particle's outline is a handful of pixels: its diameter is uncertain by a pixel or
+# more (10 % and up) and its shape measures are mostly pixel staircase. Such particles are flagged, and counted.
+UNDER_RESOLVED_PX = 10.0
+CONFIDENCE = 0.95  # of every interval in the summary
+D50_PRECISION = 0.05  # the count sufficiency figure: particles for a D50 known to +-5 % at CONFIDENCE
+# The bootstrap draws at most this many particles at once (replicates x particles): its memory stays ~100 MB.
+BOOTSTRAP_CHUNK = 2_000_000
+log = logging.getLogger(__name__)
 # The four corners of a pixel around its centre: Feret diameters are taken on the pixel outline, as
 # ImageJ does, so that a w x h block of pixels measures exactly w and sqrt(w² + h²).
 PIXEL_CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
@@ -116,6 +132,16 @@ def touches_border(bbox: tuple[int, int, int, int], shape: tuple[int, int]) -> b
     return r0 == 0 or c0 == 0 or r1 == shape[0] or c1 == shape[1]
 
 
+def border_weight(bbox: tuple[int, int, int, int], shape: tuple[int, int]) -> float:
+    """Miles-Lantuejoul weight of a particle wholly inside the field: the inverse of the share of positions at
+    which a particle of its bounding box (h x w px) lies wholly inside an H x W field. A particle on an edge
+    pixel counts as cut, so the box fits at (H - h - 1)(W - w - 1) of the H W positions. Infinite (the particle
+    could not have been seen whole) when the box spans the field."""
+    r0, c0, r1, c1 = bbox
+    inside = (shape[0] - (r1 - r0) - 1) * (shape[1] - (c1 - c0) - 1)
+    return shape[0] * shape[1] / inside if inside > 0 else np.inf
+
+
 def cut_zone(ignore: np.ndarray) -> np.ndarray:
     """Pixels on or next to an ignored annotation: a particle there is cut by it, like one at the border."""
     return ndimage.binary_dilation(ignore, structure=np.ones((3, 3)))
@@ -130,6 +156,8 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
     diameter, which drops specks next to much larger particles). The image
     gives each particle's mean intensity (of the [0, 1] image the networks saw). ignore: pixels that
     are no part of the sample (burned-in annotations); a particle next to them is flagged as cut.
+    `weight` is the particle's weight in the statistics under options.border: 0 for a cut particle (exclude,
+    correct), 1, or its Miles-Lantuejoul weight (correct; `border_weight`).
     """
     if mask.shape != image.shape:
         raise ValueError(f"{stack}/{image_name}: mask {mask.shape} and image {image.shape} differ in size")
@@ -151,6 +179,7 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
             noise.append(r.label)
             continue
         feret_min, feret_max = feret_diameters(r.coords)
+        cut_off = touches_border(r.bbox, mask.shape) or bool(cut[tuple(r.coords.T)].any())
         px = {"diameter": r.equivalent_diameter_area, "major_axis": r.axis_major_length,
               "minor_axis": r.axis_minor_length, "feret_min": feret_min, "feret_max": feret_max}
         rows.append({
@@ -161,7 +190,10 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
             "aspect_ratio": r.axis_major_length / r.axis_minor_length if r.axis_minor_length > 0 else np.nan,
             "circularity": 4 * np.pi * r.area / r.perimeter ** 2 if r.perimeter > 0 else np.nan,
             "solidity": r.solidity, "mean_intensity": r.intensity_mean,
-            "touches_border": touches_border(r.bbox, mask.shape) or bool(cut[tuple(r.coords.T)].any()),
+            "bbox_width_px": r.bbox[3] - r.bbox[1], "bbox_height_px": r.bbox[2] - r.bbox[0],
+            "touches_border": cut_off, "under_resolved": r.equivalent_diameter_area < UNDER_RESOLVED_PX,
+            "weight": 1.0 if options.border == "include" else 0.0 if cut_off
+            else border_weight(r.bbox, mask.shape) if options.border == "correct" else 1.0,
         })
     labels[np.isin(labels, noise)] = 0
     return labels, pd.DataFrame(rows, columns=PARTICLE_COLUMNS)
@@ -183,40 +215,161 @@ def counted(particles: pd.DataFrame, exclude_border: bool) -> pd.DataFrame:
     return particles[~particles["touches_border"].astype(bool)] if exclude_border else particles
 
 
-def fit_lognormal(diameters: np.ndarray) -> dict[str, float]:
-    """Maximum-likelihood log-normal fit (mu, sigma of ln d) and its Kolmogorov–Smirnov test.
+def fit_lognormal(diameters: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
+    """Maximum-likelihood log-normal fit (mu, sigma of ln d) and its Kolmogorov–Smirnov test, of weighted
+    particles when weights are given (edge correction).
 
     The KS p-value uses the fitted parameters, so it is optimistic: read it as a goodness-of-fit
-    score, not a calibrated test. NaN below 3 particles.
+    score, not a calibrated test; with unequal weights it takes the effective (Kish) number of particles.
+    NaN below 3 particles.
     """
     d = np.asarray(diameters, float)
+    w = np.ones_like(d) if weights is None else np.asarray(weights, float)
     if d.size < 3 or np.any(d <= 0):
         return {"mu": np.nan, "sigma": np.nan, "ks": np.nan, "p": np.nan}
-    mu, sigma = np.log(d).mean(), np.log(d).std()
-    ks = stats.kstest(d, "lognorm", args=(sigma, 0, np.exp(mu)))
-    return {"mu": mu, "sigma": sigma, "ks": ks.statistic, "p": ks.pvalue}
+    ln = np.log(d)
+    mu = np.average(ln, weights=w)
+    sigma = np.sqrt(np.average((ln - mu) ** 2, weights=w))
+    order = np.argsort(d)
+    cdf = stats.lognorm.cdf(d[order], sigma, 0, np.exp(mu))
+    ecdf = np.cumsum(w[order]) / w.sum()
+    ks = max((ecdf - cdf).max(), (cdf - (ecdf - w[order] / w.sum())).max())
+    n = w.sum() ** 2 / (w ** 2).sum()
+    return {"mu": mu, "sigma": sigma, "ks": ks, "p": float(stats.kstwo.sf(ks, max(int(round(n)), 1)))}
 
 
-def _diameter_stats(diameters: pd.Series, unit: str) -> dict[str, float]:
-    d = diameters.dropna().to_numpy()
-    if d.size != diameters.size or d.size == 0:  # uncalibrated images, or no particle
-        return {f"diameter_{unit}_{k}": np.nan for k in ("mean", "std", "d10", "d50", "d90")} | \
-            {f"lognormal_mu_{unit}": np.nan}
-    d10, d50, d90 = np.percentile(d, [10, 50, 90])
-    return {f"diameter_{unit}_mean": d.mean(), f"diameter_{unit}_std": d.std(ddof=1) if d.size > 1 else np.nan,
-            f"diameter_{unit}_d10": d10, f"diameter_{unit}_d50": d50, f"diameter_{unit}_d90": d90,
-            f"lognormal_mu_{unit}": fit_lognormal(d)["mu"]}
+def particles_for_d50(sigma: float, precision: float = D50_PRECISION, confidence: float = CONFIDENCE) -> float:
+    """Particles needed for a D50 known to +-precision (relative) at this confidence, for a log-normal
+    population of this sigma: the sample median's standard error is D50 sigma sqrt(pi / 2) / sqrt(n)
+    (1 / (2 f(D50) sqrt(n)) with the log-normal density f), so n = (z sigma sqrt(pi / 2) / precision)².
+    It assumes independent particles: where images differ (the stack's interval is the honest one), more
+    are needed."""
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    return float(np.ceil((z * sigma * np.sqrt(np.pi / 2) / precision) ** 2)) if np.isfinite(sigma) else np.nan
 
 
-def _summary_row(particles: pd.DataFrame, fields: list[tuple[tuple[int, int], float | None]],
-                 exclude_border: bool) -> dict[str, float]:
+def bootstrap_counts(sizes: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """(replicates, sum(sizes)) draw counts of a two-stage bootstrap: each replicate draws as many images as
+    there are, with replacement, and then each drawn image's particles, with replacement. The particles of
+    one image share its focus, thresholding and region of the sample, so they are not independent: resampling
+    the images carries the spread between images into the intervals (particles alone would make them too
+    narrow). With one image it is the plain bootstrap of its particles. Particles are in image order; an
+    image without counted particles adds none, and is left out (sizes > 0)."""
+    sizes = np.asarray(sizes, int)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    n = int(sizes.sum())
+    picks = rng.integers(0, len(sizes), (replicates, len(sizes)))
+    per_pick = sizes[picks]
+    replicate = np.repeat(np.arange(replicates), per_pick.sum(axis=1))
+    image = np.repeat(picks.ravel(), per_pick.ravel())
+    particle = starts[image] + (rng.random(image.size) * sizes[image]).astype(int)
+    return np.bincount(replicate * n + particle, minlength=replicates * n).reshape(replicates, n)
+
+
+def weighted_quantiles(counts: np.ndarray, values: np.ndarray, weights: np.ndarray,
+                       quantiles: list[float]) -> np.ndarray:
+    """(len(quantiles), rows) quantiles of each row's particles (values ascending), each drawn counts[row, i]
+    times and weighing weights[i] per draw.
+
+    The linear interpolation of numpy.percentile, extended to weights: the k-th smallest of n equal items
+    sits at cumulated weight before it / (total - the last one's), k / (n - 1). With unit weights this is
+    numpy.percentile exactly. Vectorised over rows: the bootstrap's replicates are rows.
+    """
+    rows = np.arange(len(counts))
+    drawn = counts > 0
+    cumulated = np.cumsum(counts * weights, axis=1)
+    n = values.size
+    last = n - 1 - np.argmax(drawn[:, ::-1], axis=1)
+    # the first drawn particle after each position (n: none)
+    following = np.minimum.accumulate(np.where(drawn, np.arange(n), n)[:, ::-1], axis=1)[:, ::-1]
+    following = np.concatenate([following[:, 1:], np.full((len(counts), 1), n)], axis=1)
+    out = []
+    for q in quantiles:
+        target = q * (cumulated[:, -1] - weights[last])
+        i = np.argmax(cumulated > target[:, None], axis=1)
+        flat_end = cumulated[rows, i] - weights[i]  # where the item's own copies end and the rise to the next begins
+        j = np.minimum(following[rows, i], n - 1)
+        rise = np.clip((target - flat_end) / weights[i], 0, 1)
+        out.append(values[i] + (values[j] - values[i]) * rise)
+    return np.array(out)
+
+
+def distribution_stats(counts: np.ndarray, values: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """The PSD figures of each row of draw counts over the particles (values: diameters; weights: their
+    counting weights): number-weighted mean, std, D10, D50, D90; D50 of the area- and the volume-weighted
+    distribution (weights d², d³: spheres); log-normal mu and sigma. One value per row; NaN for a row of
+    fewer than 2 particles (1 for the D's and the mean)."""
+    order = np.argsort(values, kind="stable")
+    values, weights, counts = values[order], weights[order], counts[:, order]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drawn = counts.sum(axis=1)
+        mass = counts * weights
+        total = mass.sum(axis=1)
+        mean = mass @ values / total
+        var = (mass @ values ** 2 / total - mean ** 2) * drawn / (drawn - 1)
+        ln = np.log(values)
+        mu = mass @ ln / total
+        sigma = np.sqrt(np.maximum(mass @ ln ** 2 / total - mu ** 2, 0))
+        d10, d50, d90 = weighted_quantiles(counts, values, weights, [0.1, 0.5, 0.9])
+        area, = weighted_quantiles(counts, values, weights * values ** 2, [0.5])
+        volume, = weighted_quantiles(counts, values, weights * values ** 3, [0.5])
+    return {"mean": mean, "std": np.sqrt(np.where(drawn > 1, np.maximum(var, 0), np.nan)), "d10": d10, "d50": d50, "d90": d90,
+            "d50_area": area, "d50_volume": volume, "lognormal_mu": mu,
+            "lognormal_sigma": np.where(drawn > 1, sigma, np.nan)}
+
+
+def intervals(sizes: np.ndarray, values: np.ndarray, weights: np.ndarray, replicates: int,
+              rng: np.random.Generator) -> dict[str, tuple[float, float]]:
+    """{figure: (lo, hi)}: the 95 % percentile intervals of `distribution_stats` over a two-stage bootstrap
+    (`bootstrap_counts`; sizes: particles per image, values in image order), drawn in chunks of replicates.
+
+    Percentile rather than BCa: D10/D50/D90 are quantiles, for which the jackknife that BCa takes its
+    acceleration from is inconsistent, and with images as the resampled unit a jackknife would leave out
+    whole images of a stack of ten; the percentile interval is transformation-respecting (the same in d
+    and ln d) and stays inside the range of the data. The coverage it reaches is measured (tests and
+    bench/psd_coverage.py).
+    """
+    chunk = max(1, BOOTSTRAP_CHUNK // max(values.size, 1))
+    samples: dict[str, list[np.ndarray]] = {}
+    for start in range(0, replicates, chunk):
+        stats_ = distribution_stats(bootstrap_counts(sizes, min(chunk, replicates - start), rng), values, weights)
+        for key, value in stats_.items():
+            samples.setdefault(key, []).append(value)
+    tail = 50 * (1 - CONFIDENCE)
+    return {key: tuple(np.nanpercentile(np.concatenate(v), [tail, 100 - tail])) if np.isfinite(np.concatenate(v)).any()
+            else (np.nan, np.nan) for key, v in samples.items()}
+
+
+def _diameter_stats(used: pd.DataFrame, unit: str, replicates: int, rng: np.random.Generator) -> dict[str, float]:
+    """The figures of one unit's diameters with their intervals; NaN for uncalibrated images (nm) or no particle."""
+    d = used[f"diameter_{unit}"].to_numpy(float)
+    names = ["mean", "std", "d10", "d50", "d90", "d50_area", "d50_volume", "lognormal_mu"]
+    column = {k: f"diameter_{unit}_{k}" for k in names} | {"lognormal_mu": f"lognormal_mu_{unit}"}
+    if d.size == 0 or not np.isfinite(d).all():
+        return {f"{column[k]}{end}": np.nan for k in names for end in ("", "_lo", "_hi")} | \
+            ({f"lognormal_sigma{end}": np.nan for end in ("", "_lo", "_hi")} if unit == "px" else {})
+    w = used["weight"].to_numpy(float)
+    point = {k: float(v[0]) for k, v in distribution_stats(np.ones((1, d.size), int), d, w).items()}
+    sizes = used.groupby("image", sort=False).size().to_numpy()
+    ci = intervals(sizes, d, w, replicates, rng)
+    row = {}
+    for k in names:
+        row |= {column[k]: point[k], f"{column[k]}_lo": ci[k][0], f"{column[k]}_hi": ci[k][1]}
+    if unit == "px":  # sigma has no unit (it is that of ln d)
+        row |= {"lognormal_sigma": point["lognormal_sigma"], "lognormal_sigma_lo": ci["lognormal_sigma"][0],
+                "lognormal_sigma_hi": ci["lognormal_sigma"][1]}
+    return row
+
+
+def _summary_row(particles: pd.DataFrame, fields: list[tuple[tuple[int, int], float | None]], replicates: int,
+                 rng: np.random.Generator) -> dict[str, float]:
     """Statistics of the particles of some images; `fields` gives each image's (shape, pixel size nm).
 
-    The number density counts a particle cut by the border as half a particle: it is shared with
-    the neighbouring field of view, so counting it fully would overestimate the density and
-    leaving it out would underestimate it.
+    The particles count with their `weight` (the counting rule of find_particles). The number density
+    counts a particle cut by the border as half a particle: it is shared with the neighbouring field of
+    view, so counting it fully would overestimate the density and leaving it out would underestimate it.
     """
-    used = counted(particles, exclude_border)
+    used = particles[particles["weight"] > 0].sort_values("image", kind="stable")
     border = int(particles["touches_border"].astype(bool).sum())
     field_px2 = sum(h * w for (h, w), _ in fields)
     sizes = [nm for _, nm in fields]
@@ -224,26 +377,77 @@ def _summary_row(particles: pd.DataFrame, fields: list[tuple[tuple[int, int], fl
     field_um2 = sum(h * w * nm ** 2 for (h, w), nm in fields) * 1e-6 if calibrated else np.nan
     weight = len(particles) - 0.5 * border
     pixel_size = sizes[0] if calibrated and len(set(sizes)) == 1 else np.nan
-    fit = fit_lognormal(used["diameter_px"].to_numpy())
-    return {"count": len(used), "border_count": border, "pixel_size_nm": pixel_size,
-            "field_px2": field_px2, "field_um2": field_um2,
+    px = _diameter_stats(used, "px", replicates, rng)
+    fit = fit_lognormal(used["diameter_px"].to_numpy(), used["weight"].to_numpy())
+    return {"count": len(used), "count_needed_d50": particles_for_d50(px["lognormal_sigma"]),
+            "border_count": border, "under_resolved_count": int(used["under_resolved"].astype(bool).sum()),
+            "pixel_size_nm": pixel_size, "field_px2": field_px2, "field_um2": field_um2,
             "density_per_px2": weight / field_px2, "density_per_um2": weight / field_um2,
-            **_diameter_stats(used["diameter_px"], "px"), **_diameter_stats(used["diameter_nm"], "nm"),
-            "lognormal_sigma": fit["sigma"], "lognormal_ks": fit["ks"], "lognormal_p": fit["p"]}
+            **px, **_diameter_stats(used, "nm", replicates, rng), "lognormal_ks": fit["ks"], "lognormal_p": fit["p"]}
+
+
+def _rng(seed: int, image: str) -> np.random.Generator:
+    """A generator of the image's (or the stack row's) own: its intervals do not move when images are added."""
+    return np.random.default_rng([seed, zlib.crc32(image.encode())])
 
 
 def summarise(particles: pd.DataFrame, fields: dict[str, tuple[tuple[int, int], float | None]], stack: str,
-              exclude_border: bool = True) -> pd.DataFrame:
-    """Per-image rows (images without particles included, count 0) and one row for the stack (ALL).
+              replicates: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per-image rows (images without particles included, count 0) and one row for the stack (ALL), each
+    figure with its bootstrap interval (`_lo`, `_hi`; `replicates` resamples, seeded).
 
-    fields: {image name: (image shape, pixel size in nm or None)}.
+    fields: {image name: (image shape, pixel size in nm or None)}. The stack row resamples images too
+    (`bootstrap_counts`), so its intervals include the spread between images.
     """
     rows = [{"stack": stack, "image": name,
-             **_summary_row(particles[particles["image"] == name], [field], exclude_border)}
+             **_summary_row(particles[particles["image"] == name], [field], replicates, _rng(seed, name))}
             for name, field in fields.items()]
     rows.append({"stack": stack, "image": ALL_IMAGES,
-                 **_summary_row(particles, list(fields.values()), exclude_border)})
+                 **_summary_row(particles, list(fields.values()), replicates, _rng(seed, ALL_IMAGES))})
     return pd.DataFrame(rows)
+
+
+def log_sufficiency(stack: str, row: pd.Series) -> str:
+    """Log (a warning when too few) and return one line on whether the stack row counted enough particles
+    for a D50 known to +-5 % at 95 % confidence (`particles_for_d50`)."""
+    need, count = row["count_needed_d50"], int(row["count"])
+    if not np.isfinite(need):
+        line = f"{stack}: {count} particles counted: too few for a D50 interval"
+        log.warning(line)
+        return line
+    unit = "nm" if np.isfinite(row["diameter_nm_d50"]) else "px"
+    d50, lo, hi = (row[f"diameter_{unit}_d50{end}"] for end in ("", "_lo", "_hi"))
+    line = (f"{stack}: {count} particles counted; D50 {d50:.3g} {unit}, 95 % interval [{lo:.3g}, {hi:.3g}]; a D50 to "
+            f"+-{D50_PRECISION:.0%} at {CONFIDENCE:.0%} confidence needs {need:.0f} for this spread (log-normal "
+            f"sigma {row['lognormal_sigma']:.2f})")
+    if count < need:
+        line = f"too few particles: {line}"
+        log.warning(line)
+    else:
+        log.info(line)
+    return line
+
+
+def histogram_band(particles: pd.DataFrame, unit: str, edges: np.ndarray, replicates: int,
+                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) per histogram bin: the 95 % interval of each bin's (weighted) count under the stack's two-stage
+    bootstrap, each replicate scaled to the observed total, so that the band shows how sure the shape is."""
+    used = particles.sort_values("image", kind="stable")
+    d, w = used[f"diameter_{unit}"].to_numpy(float), used["weight"].to_numpy(float)
+    sizes = used.groupby("image", sort=False).size().to_numpy()
+    bins = np.clip(np.searchsorted(edges, d, side="right") - 1, 0, len(edges) - 2)
+    member = np.zeros((d.size, len(edges) - 1))
+    member[np.arange(d.size), bins] = w
+    rng = _rng(seed, ALL_IMAGES)
+    chunk = max(1, BOOTSTRAP_CHUNK // max(d.size, 1))
+    heights = []
+    for start in range(0, replicates, chunk):
+        counts = bootstrap_counts(sizes, min(chunk, replicates - start), rng)
+        per_bin = counts @ member
+        heights.append(per_bin * (w.sum() / per_bin.sum(axis=1, keepdims=True)))
+    tail = 50 * (1 - CONFIDENCE)
+    lo, hi = np.percentile(np.concatenate(heights), [tail, 100 - tail], axis=0)
+    return lo, hi
 
 
 def with_calibration(summary: pd.DataFrame, records: dict[str, dict]) -> pd.DataFrame:

@@ -232,7 +232,7 @@ class Watcher:
         acquired = acquisition_time(path)
         when = acquired or datetime.fromtimestamp(st.st_mtime).astimezone()
         summary = summarise(table, {image_name: (image.shape, record["pixel_size_nm"])}, self.settings.name,
-                            self.settings.psd.exclude_border).iloc[0].to_dict()
+                            self.settings.psd.bootstrap).iloc[0].to_dict()
         start_time = self.session.start_time() or when
         elapsed = (when - start_time).total_seconds()
         done = time.time()

@@ -13,6 +13,7 @@ rule psd:
                          category="{stack}", subcategory="particle-size distribution"),
     params:
         settings=lambda w: stack_settings(w.stack, "psd"),
+        seed=config["seed"],
     log:
         "logs/{stack}/psd.log",
     benchmark:

@@ -8,7 +8,7 @@ from tgan import job
 from tgan.figures import histogram
 from tgan.files import write_csv
 from tgan.options import PSDOptions, from_dict
-from tgan.psd import ALL_IMAGES, counted, measure_image, summarise, with_calibration
+from tgan.psd import ALL_IMAGES, counted, log_sufficiency, measure_image, summarise, with_calibration
 
 job.start(snakemake)
 options = from_dict(PSDOptions, snakemake.params.settings)
@@ -22,8 +22,9 @@ for mask, image_path, calibration in zip(snakemake.input.masks, snakemake.input.
     records[Path(image_path).stem] = record
 particles = pd.concat(tables, ignore_index=True)
 write_csv(snakemake.output.particles, particles)
-summary = with_calibration(summarise(particles, fields, stack, options.exclude_border), records)
+summary = with_calibration(summarise(particles, fields, stack, options.bootstrap, snakemake.params.seed), records)
 write_csv(snakemake.output.summary, summary)
 histogram(counted(particles, options.exclude_border), summary.set_index("image").loc[ALL_IMAGES],
-          snakemake.output.histogram, stack)
+          snakemake.output.histogram, stack, options.bootstrap, snakemake.params.seed)
 print(summary.to_string(index=False))
+log_sufficiency(stack, summary.set_index("image").loc[ALL_IMAGES])
