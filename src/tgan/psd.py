@@ -47,6 +47,8 @@ PARTICLE_COLUMNS = ["stack", "image", "particle_id", "centroid_x_px", "centroid_
 UNDER_RESOLVED_PX = 10.0
 CONFIDENCE = 0.95  # of every interval in the summary
 D50_PRECISION = 0.05  # the count sufficiency figure: particles for a D50 known to +-5 % at CONFIDENCE
+# From this many images on, the stack's intervals resample whole images (`bootstrap_counts`).
+MIN_IMAGES = 5
 # The bootstrap draws at most this many particles at once (replicates x particles): its memory stays ~100 MB.
 BOOTSTRAP_CHUNK = 2_000_000
 log = logging.getLogger(__name__)
@@ -249,16 +251,25 @@ def particles_for_d50(sigma: float, precision: float = D50_PRECISION, confidence
 
 
 def bootstrap_counts(sizes: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:
-    """(replicates, sum(sizes)) draw counts of a two-stage bootstrap: each replicate draws as many images as
-    there are, with replacement, and then each drawn image's particles, with replacement. The particles of
-    one image share its focus, thresholding and region of the sample, so they are not independent: resampling
-    the images carries the spread between images into the intervals (particles alone would make them too
-    narrow). With one image it is the plain bootstrap of its particles. Particles are in image order; an
-    image without counted particles adds none, and is left out (sizes > 0)."""
+    """(replicates, sum(sizes)) draw counts of each particle in each bootstrap replicate (particles in image
+    order, sizes: particles per image).
+
+    The particles of one image share its focus, thresholding and region of the sample, so they are not
+    independent: resampling particles alone would leave the spread between images out of the intervals. From
+    MIN_IMAGES images on, a replicate draws as many images as there are, with replacement, each with all its
+    particles (the cluster bootstrap). Drawing particles again inside the drawn images (two-stage) counts the
+    within-image noise twice: on homogeneous simulated stacks of 10 images its 95 % intervals for the mean
+    covered the truth in 100 of 100 stacks of 2,000 particles. Below MIN_IMAGES images, too few for
+    resampling images alone, the replicate is two-stage (conservative); with one image it is the plain
+    bootstrap of its particles.
+    """
     sizes = np.asarray(sizes, int)
+    picks = rng.integers(0, len(sizes), (replicates, len(sizes)))
+    if len(sizes) >= MIN_IMAGES:
+        multiplicity = (picks[:, :, None] == np.arange(len(sizes))).sum(axis=1)
+        return np.repeat(multiplicity, sizes, axis=1)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     n = int(sizes.sum())
-    picks = rng.integers(0, len(sizes), (replicates, len(sizes)))
     per_pick = sizes[picks]
     replicate = np.repeat(np.arange(replicates), per_pick.sum(axis=1))
     image = np.repeat(picks.ravel(), per_pick.ravel())
@@ -271,25 +282,33 @@ def weighted_quantiles(counts: np.ndarray, values: np.ndarray, weights: np.ndarr
     """(len(quantiles), rows) quantiles of each row's particles (values ascending), each drawn counts[row, i]
     times and weighing weights[i] per draw.
 
-    The linear interpolation of numpy.percentile, extended to weights: the k-th smallest of n equal items
-    sits at cumulated weight before it / (total - the last one's), k / (n - 1). With unit weights this is
-    numpy.percentile exactly. Vectorised over rows: the bootstrap's replicates are rows.
+    Each draw holds its share of the row's total weight, and sits at the middle of it; between two draws
+    the quantile is interpolated, below the first and above the last it is their value. With equal weights
+    this is numpy.percentile's `hazen` method (its median is the usual one), and a particle that holds most
+    of the weight (a large one, by volume) holds most of the quantiles. Vectorised over rows: the bootstrap's
+    replicates are rows.
     """
     rows = np.arange(len(counts))
-    drawn = counts > 0
-    cumulated = np.cumsum(counts * weights, axis=1)
     n = values.size
-    last = n - 1 - np.argmax(drawn[:, ::-1], axis=1)
+    drawn = counts > 0
+    mass = counts * weights
+    cumulated = np.cumsum(mass, axis=1)
+    start = np.where(drawn, cumulated - mass + weights / 2, np.inf)  # the middle of an item's first draw
+    end = cumulated - weights / 2  # ... and of its last
+    first = np.argmax(drawn, axis=1)
     # the first drawn particle after each position (n: none)
     following = np.minimum.accumulate(np.where(drawn, np.arange(n), n)[:, ::-1], axis=1)[:, ::-1]
     following = np.concatenate([following[:, 1:], np.full((len(counts), 1), n)], axis=1)
     out = []
     for q in quantiles:
-        target = q * (cumulated[:, -1] - weights[last])
-        i = np.argmax(cumulated > target[:, None], axis=1)
-        flat_end = cumulated[rows, i] - weights[i]  # where the item's own copies end and the rise to the next begins
-        j = np.minimum(following[rows, i], n - 1)
-        rise = np.clip((target - flat_end) / weights[i], 0, 1)
+        target = (q * cumulated[:, -1])[:, None]
+        below = start <= target
+        i = np.where(below.any(axis=1), n - 1 - np.argmax(below[:, ::-1], axis=1), first)
+        j = following[rows, i]
+        has_next = j < n
+        j = np.where(has_next, j, i)
+        gap = (weights[i] + weights[j]) / 2
+        rise = np.where(has_next, np.clip((target[:, 0] - end[rows, i]) / gap, 0, 1), 0)
         out.append(values[i] + (values[j] - values[i]) * rise)
     return np.array(out)
 
@@ -319,9 +338,10 @@ def distribution_stats(counts: np.ndarray, values: np.ndarray, weights: np.ndarr
 
 
 def intervals(sizes: np.ndarray, values: np.ndarray, weights: np.ndarray, replicates: int,
-              rng: np.random.Generator) -> dict[str, tuple[float, float]]:
-    """{figure: (lo, hi)}: the 95 % percentile intervals of `distribution_stats` over a two-stage bootstrap
-    (`bootstrap_counts`; sizes: particles per image, values in image order), drawn in chunks of replicates.
+              rng: np.random.Generator, point: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """{figure: (lo, hi)}: the 95 % percentile intervals of `distribution_stats` (point: its values on the
+    data) over the bootstrap of `bootstrap_counts` (sizes: particles per image, values in image order), drawn
+    in chunks of replicates.
 
     Percentile rather than BCa: D10/D50/D90 are quantiles, for which the jackknife that BCa takes its
     acceleration from is inconsistent, and with images as the resampled unit a jackknife would leave out
@@ -336,8 +356,15 @@ def intervals(sizes: np.ndarray, values: np.ndarray, weights: np.ndarray, replic
         for key, value in stats_.items():
             samples.setdefault(key, []).append(value)
     tail = 50 * (1 - CONFIDENCE)
-    return {key: tuple(np.nanpercentile(np.concatenate(v), [tail, 100 - tail])) if np.isfinite(np.concatenate(v)).any()
-            else (np.nan, np.nan) for key, v in samples.items()}
+    # K resampled images spread a statistic by (K - 1) / K of its variance: the interval is widened about the
+    # estimate by sqrt(K / (K - 1)) to undo that (about 5 % for ten images).
+    widen = np.sqrt(len(sizes) / (len(sizes) - 1)) if len(sizes) >= MIN_IMAGES else 1.0
+    out = {}
+    for key, v in samples.items():
+        v = np.concatenate(v)
+        lo, hi = np.nanpercentile(v, [tail, 100 - tail]) if np.isfinite(v).any() else (np.nan, np.nan)
+        out[key] = (point[key] - widen * (point[key] - lo), point[key] + widen * (hi - point[key]))
+    return out
 
 
 def _diameter_stats(used: pd.DataFrame, unit: str, replicates: int, rng: np.random.Generator) -> dict[str, float]:
@@ -351,7 +378,7 @@ def _diameter_stats(used: pd.DataFrame, unit: str, replicates: int, rng: np.rand
     w = used["weight"].to_numpy(float)
     point = {k: float(v[0]) for k, v in distribution_stats(np.ones((1, d.size), int), d, w).items()}
     sizes = used.groupby("image", sort=False).size().to_numpy()
-    ci = intervals(sizes, d, w, replicates, rng)
+    ci = intervals(sizes, d, w, replicates, rng, point)
     row = {}
     for k in names:
         row |= {column[k]: point[k], f"{column[k]}_lo": ci[k][0], f"{column[k]}_hi": ci[k][1]}
