@@ -409,7 +409,7 @@ def test_stack_intervals_carry_the_spread_between_images():
     independent (one image) gives intervals too narrow, which cover far less often."""
     stack = coverage(500, 10, 0.15, stacks=200, resamples=400, seed=1)
     naive = coverage(500, 10, 0.15, stacks=200, resamples=400, seed=1, as_one_image=True)
-    assert stack["d50"] >= 0.89 and stack["mean"] >= 0.89
+    assert stack["d50"] >= 0.90 and stack["mean"] >= 0.90
     assert naive["d50"] < 0.80 and naive["mean"] < 0.80
 
 
@@ -438,8 +438,8 @@ def random_field(rng, shape, radii):
 def test_edge_correction_undoes_the_size_bias_of_leaving_cut_particles_out():
     """60 fields of 300 x 300 px, each with 40 discs of log-normal radii (median 12 px, sigma 0.5) scattered so
     that the border cuts some; the truth is the mean diameter of the discs centred in the fields. Leaving cut
-    particles out loses large ones (the mean -4 %), counting them as seen measures their cut parts (-9 %);
-    the Miles-Lantuejoul weights bring the mean within 3 % (+2 %; the mean of 1,500 particles, of which
+    particles out loses large ones (the mean -5.1 %), counting them as seen measures their cut parts (-9.2 %);
+    the Miles-Lantuejoul weights bring the mean within 3 % (+0.4 %; the mean of ~1,500 particles, of which
     ~1,100 whole, is itself uncertain by about 2 %)."""
     rng = np.random.default_rng(8)
     shape = (300, 300)
@@ -484,5 +484,5 @@ def test_histogram_band_holds_the_bars_and_is_drawn(tmp_path):
     summary = summarise(table, {f"i{k}": (SHAPE, 1.0) for k in range(10)}, "s", 200)
     histogram(table, summary.iloc[-1], tmp_path / "h.png", "s", 200)
     rgb = iio.imread(tmp_path / "h.png")[..., :3].astype(float)
-    orange_on_white = 0.65 * 255 + 0.35 * np.array([0xEE, 0x77, 0x33])  # the band above the bars
+    orange_on_white = 0.55 * 255 + 0.45 * np.array([0xEE, 0x77, 0x33])  # the band above the bars
     assert (np.abs(rgb - orange_on_white).sum(axis=-1) < 12).sum() > 200

@@ -49,20 +49,21 @@ def histogram(particles: pd.DataFrame, summary: pd.Series, path: str | os.PathLi
     if d.size:
         weights = particles["weight"].to_numpy(float)
         edges = np.histogram_bin_edges(d, bins="auto")
-        ax.hist(d, bins=edges, weights=weights, color="#4477aa", edgecolor="white", label="particles")
-        if d.size > 1:
+        ax.hist(d, bins=edges, weights=weights, color="#4477aa", edgecolor="white", alpha=0.8, zorder=2,
+                label="particles")
+        if d.size > 1:  # the band behind the bars: above a bar it shows whole, through a bar faintly
             lo, hi = histogram_band(particles, unit, edges, replicates, seed)
             ax.fill_between(edges, np.append(lo, lo[-1]), np.append(hi, hi[-1]), step="post", color="#ee7733",
-                            alpha=0.35, lw=0, label="95 % interval per bin (bootstrap)")
+                            alpha=0.45, lw=0, zorder=1, label="95 % interval per bin (bootstrap)")
         d50, d50_lo, d50_hi = (summary[f"diameter_{unit}_d50{end}"] for end in ("", "_lo", "_hi"))
         if np.isfinite(d50_lo):
-            ax.axvspan(d50_lo, d50_hi, color="#009988", alpha=0.25, lw=0)
-        ax.axvline(d50, color="#009988", lw=1.5, label=f"D50 and its 95 % interval")
+            ax.axvspan(d50_lo, d50_hi, color="#009988", alpha=0.2, lw=0, zorder=0)
+        ax.axvline(d50, color="#009988", lw=1.5, zorder=3, label="D50 and its 95 % interval")
         mu, sigma = summary[f"lognormal_mu_{unit}"], summary["lognormal_sigma"]
         if np.isfinite(mu) and np.isfinite(sigma):
             x = np.linspace(max(edges[0], 1e-9), edges[-1], 300)
             pdf = stats.lognorm.pdf(x, sigma, 0, np.exp(mu)) * weights.sum() * (edges[1] - edges[0])
-            ax.plot(x, pdf, color="#cc3311", lw=2, label=f"log-normal fit (μ {mu:.3f}, σ {sigma:.3f})")
+            ax.plot(x, pdf, color="#cc3311", lw=2, zorder=4, label=f"log-normal fit (μ {mu:.3f}, σ {sigma:.3f})")
         ax.legend(loc="upper right", fontsize=8)
 
         def figure(name):
