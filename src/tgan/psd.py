@@ -266,7 +266,8 @@ def bootstrap_counts(sizes: np.ndarray, replicates: int, rng: np.random.Generato
     sizes = np.asarray(sizes, int)
     picks = rng.integers(0, len(sizes), (replicates, len(sizes)))
     if len(sizes) >= MIN_IMAGES:
-        multiplicity = (picks[:, :, None] == np.arange(len(sizes))).sum(axis=1)
+        offsets = np.arange(replicates)[:, None] * len(sizes)
+        multiplicity = np.bincount((picks + offsets).ravel(), minlength=picks.size).reshape(picks.shape)
         return np.repeat(multiplicity, sizes, axis=1)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     n = int(sizes.sum())
@@ -332,8 +333,8 @@ def distribution_stats(counts: np.ndarray, values: np.ndarray, weights: np.ndarr
         d10, d50, d90 = weighted_quantiles(counts, values, weights, [0.1, 0.5, 0.9])
         area, = weighted_quantiles(counts, values, weights * values ** 2, [0.5])
         volume, = weighted_quantiles(counts, values, weights * values ** 3, [0.5])
-    return {"mean": mean, "std": np.sqrt(np.where(drawn > 1, np.maximum(var, 0), np.nan)), "d10": d10, "d50": d50, "d90": d90,
-            "d50_area": area, "d50_volume": volume, "lognormal_mu": mu,
+    return {"mean": mean, "std": np.sqrt(np.where(drawn > 1, np.maximum(var, 0), np.nan)),
+            "d10": d10, "d50": d50, "d90": d90, "d50_area": area, "d50_volume": volume, "lognormal_mu": mu,
             "lognormal_sigma": np.where(drawn > 1, sigma, np.nan)}
 
 
