@@ -4,18 +4,16 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import ndimage
+from scipy import ndimage, stats
 from skimage.draw import disk
 from burned_in import with_data_bar, with_scale_bar
 from tgan.annotations import ignore_mask
-from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR, IGNORED_COLOUR, overlay
+from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR, IGNORED_COLOUR, histogram, overlay
 from tgan.images import import_image, write_image, write_mask
-from tgan.figures import histogram
 from tgan.options import PSDOptions, from_dict
 from tgan.psd import (ALL_IMAGES, border_weight, counted, distribution_stats, feret_diameters, find_particles,
                       fit_lognormal, histogram_band, intervals, log_sufficiency, measure_image, particles_for_d50,
                       summarise, typical_radius, weighted_quantiles, with_calibration)
-from scipy import stats
 
 SHAPE = (300, 400)
 
