@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -105,8 +105,6 @@ class PSDOptions:
     """How masks become particles: watershed splitting of touching particles, border handling, and the
     smallest particle kept (diameter in px always; in nm too when the image is calibrated)."""
 
-    # the settings that decide which pixels make one particle (`psd.particle_labels`); the rest measure
-    SPLIT: ClassVar[tuple[str, ...]] = ("split_touching", "neck_depth_px", "neck_depth_ratio")
     split_touching: bool = True
     neck_depth_px: float = 1.0
     neck_depth_ratio: float = 0.15

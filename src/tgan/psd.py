@@ -40,7 +40,8 @@ PIXEL_CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
 
 
 def particle_labels(mask: np.ndarray, options: PSDOptions = PSDOptions()) -> np.ndarray:
-    """Instance labels of a binary mask (8-connected particles), split as `options` (its SPLIT settings) say.
+    """Instance labels of a binary mask (8-connected particles), split as `options` say
+    (split_touching, neck_depth_px, neck_depth_ratio).
 
     With split_touching, a connected blob is cut into several particles by a watershed of its
     distance transform, seeded at the maxima that stand at least the neck depth above the neck

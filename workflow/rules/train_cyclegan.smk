@@ -9,7 +9,6 @@ rule train_cyclegan:
     params:
         options=lambda w: stack_settings(w.stack, "cyclegan"),
         seed=config["seed"],
-        device=config["device"],
     threads: MAX_THREADS
     resources:
         gpu=1,

@@ -17,17 +17,16 @@ from tgan.generate import load_generator, translate
 from tgan.images import read_image
 from tgan.pix2pix import conditions, morphology_pairs
 
-device = job.start(snakemake)
+device = job.start_network(snakemake)
 params = snakemake.params
-tile, overlap = params.segment["tile"], params.segment["overlap"]
 pix2pix = load_generator(snakemake.input.pix2pix, device)
 cyclegan = load_generator(snakemake.input.cyclegan, device)
 masks, morphology = morphology_pairs(snakemake.input.subsets, snakemake.input.rough_masks)
 
 paired = {"gen1": [], "gen2": []}
 for condition, real in zip(conditions(masks, morphology, pix2pix.takes_background), morphology, strict=True):
-    gen1 = translate(pix2pix, condition, device, tile, overlap)
-    gen2 = translate(cyclegan, gen1, device, tile, overlap)
+    gen1 = translate(pix2pix, condition, device)
+    gen2 = translate(cyclegan, gen1, device)
     paired["gen1"].append(metrics.ssim_psnr(gen1, real))
     paired["gen2"].append(metrics.ssim_psnr(gen2, real))
 

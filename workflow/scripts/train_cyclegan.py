@@ -8,7 +8,7 @@ from tgan.cyclegan import train_cyclegan
 from tgan.images import read_image
 from tgan.options import CycleGANOptions, from_dict
 
-device = job.start(snakemake)
+device = job.start_network(snakemake)
 contrast = json.loads(Path(snakemake.input.subsets).read_text())["contrast"]
 gen1 = [read_image(p) for p in sorted(Path(snakemake.input.gen1).glob("*.png"))]
 real = [read_image(p) for p in contrast.values()]
