@@ -129,11 +129,6 @@ def stack_files(wildcards):
     return sorted({source for source, _ in stack_sources(wildcards.stack).values()})
 
 
-def training_crop(wildcards):
-    """The side of the training crops cut from the stack's real images: the smallest image side allowed."""
-    return max(stack_settings(wildcards.stack, section)["crop_size"] for section in ("pix2pix", "cyclegan"))
-
-
 def image_source(wildcards):
     """(file, frame) that the stack's image {image} comes from."""
     sources = stack_sources(wildcards.stack)
@@ -170,6 +165,29 @@ def rough_masks_settings(wildcards):
     rough = stack_settings(wildcards.stack, "rough_masks")
     keys = ("method", "edge_level", *ROUGH_MASK_METHOD_KEYS[rough["method"]])
     return {key: rough[key] for key in keys if key in rough}
+
+
+def cyclegan_settings(wildcards):
+    """The CycleGAN settings in force: the encoder keys are those of the UNet++ discriminator, and with the
+    PatchGAN one they change nothing, so they are left out of the rule's params (no retraining)."""
+    options = stack_settings(wildcards.stack, "cyclegan")
+    if options["discriminator"] != "unetplusplus":
+        for key in ("encoder", "encoder_depth", "decoder_channels"):
+            options.pop(key, None)
+    return options
+
+
+def npssegnet_settings(stack, real_fraction=None):
+    """The NPsSegNet settings in force (real_fraction given: overridden, as the supervised baseline trains
+    on labels only): without real crops, which images give them and their ignore band change nothing, so
+    they are left out of the rule's params (no retraining)."""
+    options = stack_settings(stack, "npssegnet")
+    if real_fraction is not None:
+        options["real_fraction"] = real_fraction
+    if not options["real_fraction"]:
+        for key in ("pseudo_labels", "ignore_band_px"):
+            options.pop(key, None)
+    return options
 
 
 def rough_masks_segment(wildcards):

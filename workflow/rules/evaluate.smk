@@ -13,7 +13,7 @@ rule train_npssegnet_gen1:
         model="results/{stack}/evaluation/npssegnet_gen1/model.pt",
         losses="results/{stack}/evaluation/npssegnet_gen1/losses.csv",
     params:
-        options=lambda w: stack_settings(w.stack, "npssegnet"),
+        options=lambda w: npssegnet_settings(w.stack),
         pseudo_labels=pseudo_label_subsets,
         seed=config["seed"],
     threads: MAX_THREADS
@@ -46,7 +46,7 @@ rule train_supervised:
         tile=lambda w: stack_settings(w.stack, "synthesize_masks")["size"],
         epoch_size=lambda w: stack_settings(w.stack, "synthesize_masks")["count"],
         # manual labels only: no rough-mask pseudo-labels in the baseline
-        options=lambda w: {**stack_settings(w.stack, "npssegnet"), "real_fraction": 0.0},
+        options=lambda w: npssegnet_settings(w.stack, real_fraction=0.0),
         seed=config["seed"],
     wildcard_constraints:
         fold=r"\d+",

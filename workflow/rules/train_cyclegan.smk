@@ -7,7 +7,7 @@ rule train_cyclegan:
         generator="results/{stack}/cyclegan/generator.pt",
         losses="results/{stack}/cyclegan/losses.csv",
     params:
-        options=lambda w: stack_settings(w.stack, "cyclegan"),
+        options=cyclegan_settings,
         seed=config["seed"],
     threads: MAX_THREADS
     resources:

@@ -12,7 +12,7 @@ rule train_npssegnet:
         checks=report("results/{stack}/checks/npssegnet.csv", caption="../report/checks.rst", category="{stack}",
                       subcategory="self-checks"),
     params:
-        options=lambda w: stack_settings(w.stack, "npssegnet"),
+        options=lambda w: npssegnet_settings(w.stack),
         pseudo_labels=pseudo_label_subsets,
         on_failure=config["self_checks"]["on_failure"],
         seed=config["seed"],
