@@ -38,10 +38,11 @@ for generation in ("gen1", "gen2"):
     generated = [read_image(p) for p in sorted(Path(getattr(snakemake.input, generation)).glob("*.png"))]
     features = np.vstack([metrics.crop_features(i, rng) for i in generated])
     ssim, psnr = np.mean(paired[generation], axis=0)
-    values = {"ssim": ssim, "psnr_db": psnr, "kernel_mmd": metrics.standardised_mmd(features, real_features)}
+    values = {"ssim": ssim, "psnr_db": psnr, "kernel_mmd": metrics.standardised_mmd(features, real_features, rng)}
     notes = {"ssim": f"paired: mean over {len(morphology)} morphology images from their rough masks",
              "psnr_db": f"paired: mean over {len(morphology)} morphology images from their rough masks",
-             "kernel_mmd": f"{len(generated)} generated vs {len(real_images)} real images, crop features"}
+             "kernel_mmd": f"{len(generated)} generated vs {len(real_images)} real images, crop features "
+                           f"(at most {metrics.MMD_MAX_ROWS} crops of each)"}
     if params.inception_weights:
         values |= metrics.inception_scores(generated, real_images, params.inception_weights)
         notes |= {k: "Inception: " + params.inception_weights for k in ("fid", "kid", "inception_score")}
