@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage as ndi
+from skimage.measure import label
 
+from tgan import edges
 from tgan.edges import refine_edges
 from tgan.options import PSDOptions
 from tgan.psd import particle_labels
@@ -78,16 +80,17 @@ def test_make_segmenter_applies_the_edge_level():
     assert moved.sum() > plain.sum()
 
 
-def test_particles_are_those_the_stacks_psd_counts():
+def test_particles_are_split_as_the_psd_splits_them(monkeypatch):
     """A bright and a dim particle touching at a neck: split as the PSD splits them, each is redrawn at its
-    own contrast; with the stack's split_touching off they are one particle with one threshold, which
+    own contrast; taken as one particle (8-connected labels, no split) they get one threshold, which
     cuts into the dim one and lets the bright one spread."""
     left, right = disc(SHAPE, (48, 34), 12), disc(SHAPE, (48, 58), 12)
     yy, xx = np.mgrid[:SHAPE[0], :SHAPE[1]]
     image = ndi.gaussian_filter(np.where(left, 0.9, np.where(right, 0.45, 0.1)), 2.0).astype(np.float32)
     rough = left | right
     split = refine_edges(image, rough, "bright", 0.25)
-    whole = refine_edges(image, rough, "bright", 0.25, PSDOptions(split_touching=False))
+    monkeypatch.setattr(edges, "particle_labels", lambda mask: label(mask, connectivity=2))
+    whole = refine_edges(image, rough, "bright", 0.25)
     assert (whole & (xx >= 47)).sum() < (split & (xx >= 47)).sum() - 10  # the dim particle shrinks
     assert (whole & (xx < 46)).sum() > (split & (xx < 46)).sum() + 40  # the bright one grows
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from tgan.images import read_mask
 from tgan.training import load_checkpoint
@@ -43,9 +44,12 @@ def copy(done, tmp_path):
     return work
 
 
-def snakemake_with(work, stacks: dict, *args: str) -> str:
-    """Snakemake in `work` with these stacks; its output (a dry run's plan goes to stdout, a run's log to stderr)."""
-    result = snakemake(work, *args, configs=[FAST, write_config(work / "changed.yaml", stacks)])
+def snakemake_with(work, stacks: dict, *args: str, changed: dict | None = None) -> str:
+    """Snakemake in `work` with these stacks (or the whole `changed` config); its output (a dry run's plan goes
+    to stdout, a run's log to stderr)."""
+    path = work / "changed.yaml"
+    path.write_text(yaml.safe_dump(changed or {"stacks": stacks}))
+    result = snakemake(work, *args, configs=[FAST, path])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     return result.stdout + result.stderr
 
@@ -65,31 +69,6 @@ def test_new_stack_runs_only_its_own_chain(done, tmp_path):
     make_stack(tmp_path / "s3", "dark", seed=40, n_images=3)
     stacks = {**STACKS, "s3": {"images": str(tmp_path / "s3"), "polarity": "dark"}}
     assert planned_jobs(snakemake_with(done, stacks, "-n")) == chain_jobs("s3", ["img0", "img1", "img2"])
-
-
-@pytest.mark.parametrize("stack, setting, rerun", [
-    # a training setting: that stage and everything downstream of it
-    ("s1", {"cyclegan": {"n_epochs": 2}},
-     ["train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd", "overlay", "image_stream"]),
-    ("s2", {"pix2pix": {"lambda_l1": 5.0}},
-     ["train_pix2pix", "generate_gen1", "train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd",
-      "overlay", "image_stream"]),
-    # a measurement setting: the particles are measured again, nothing is retrained (the rough masks take
-    # only the psd settings of the watershed split)
-    ("s2", {"psd": {"min_diameter_px": 4.0}}, ["psd", "overlay"]),
-])
-def test_changed_setting_reruns_its_stage_and_downstream_for_that_stack_only(done, stack, setting, rerun):
-    stacks = {name: {**entry, **(setting if name == stack else {})} for name, entry in STACKS.items()}
-    assert planned_jobs(snakemake_with(done, stacks, "-n")) == chain_jobs(stack, IMAGES, rerun)
-
-
-def test_segment_settings_do_not_redo_classical_rough_masks(done):
-    """Only the `model` rough-mask method segments with the stack's segment settings."""
-    stacks = {name: {**entry, **({"segment": {"threshold": 0.6}} if name == "s2" else {})}
-              for name, entry in STACKS.items()}
-    planned = planned_jobs(snakemake_with(done, stacks, "-n"))
-    assert ("segment", "s2", "") in planned
-    assert not [job for job in planned if job[0] in ("rough_masks", "train_pix2pix")]
 
 
 def test_added_image_retrains_its_stack_and_is_counted(done, tmp_path):
@@ -172,3 +151,141 @@ def test_a_second_run_from_scratch_is_bit_identical(done, tmp_path):
     assert "psd/particles.csv" in first and "npssegnet/model.pt" in first
     assert sum(name.startswith("segmentation/") and name.endswith(".png") for name in first) == len(IMAGES)
     assert first == second
+
+
+# Every setting of the schema against workflow/schemas/reruns.yaml: what a changed value makes Snakemake rerun.
+
+SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+RERUNS = yaml.safe_load((ROOT / "workflow/schemas/reruns.yaml").read_text())
+STEP_SECTIONS = [key for key, node in SCHEMA["properties"]["stacks"]["additionalProperties"]["properties"].items()
+                 if "$ref" in node]
+
+
+def schema_settings() -> dict[str, dict]:
+    """{dotted key: its schema} of every leaf setting: global ones (`seed`, `pix2pix.lr`, ...) and those of a
+    stack entry (`stacks.polarity`, `stacks.crop.top`, ...; its step sections are the global ones)."""
+    def leaves(prefix, node):
+        node = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else node
+        if "properties" not in node:
+            return {prefix: node}
+        return {k: v for key, child in node["properties"].items() for k, v in leaves(f"{prefix}.{key}", child).items()}
+
+    settings = {}
+    for key, node in SCHEMA["properties"].items():
+        if key == "stacks":
+            for entry, child in node["additionalProperties"]["properties"].items():
+                if "$ref" not in child:
+                    settings |= leaves(f"stacks.{entry}", child)
+        else:
+            settings |= leaves(key, node)
+    return settings
+
+
+def declared_reruns(key: str):
+    """The table's entry for a key: its own, or that of the section it belongs to."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in RERUNS:
+            return RERUNS[".".join(parts[:n])]
+    raise AssertionError(f"setting {key}: no entry in workflow/schemas/reruns.yaml (what does a change rerun?)")
+
+
+def changed_value(schema: dict, value):
+    """A valid value other than `value` for a setting of this schema."""
+    kinds = schema.get("type", [])
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "enum" in schema:  # not set (a stack's polarity): the last value, not the first, which is the default
+        return schema["enum"][-1] if value is None else next(v for v in schema["enum"] if v != value)
+    if "boolean" in kinds:
+        return not value
+    if "array" in kinds:
+        items = schema["items"]
+        if "enum" in items:
+            return [next(v for v in items["enum"] if v not in value)]
+        return [value[0] + 8, *value[1:]]
+    if "integer" in kinds or "number" in kinds:
+        step = schema.get("multipleOf", 1 if "integer" in kinds else None)
+        if value is None:  # not set: any valid number
+            candidates = [max(schema.get("minimum", 1), 1)]
+        else:
+            candidates = [value + step, value - step] if step else [value / 2, 0.1, 0.5]
+        for new in candidates:
+            if (new != value and new >= schema.get("minimum", new) and new > schema.get("exclusiveMinimum", new - 1)
+                    and new <= schema.get("maximum", new) and new < schema.get("exclusiveMaximum", new + 1)):
+                return new
+    if "pattern" in schema:  # device
+        return "auto" if value != "auto" else "cpu"
+    return f"{value}_changed.pt"  # names and paths: nothing a dry run opens
+
+
+def merged(*configs: dict) -> dict:
+    out = {}
+    for config in configs:
+        for key, value in config.items():
+            out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def current_value(config: dict, stack: str, key: str):
+    node = config["stacks"][stack] if key.startswith("stacks.") else config
+    for part in key.split(".")[1:] if key.startswith("stacks.") else key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def nested(key: str, value) -> dict:
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def rules_by_stack(output: str) -> dict[str, set[str]]:
+    out = {stack: set() for stack in STACKS}
+    for rule, stack, _ in planned_jobs(output):
+        out[stack].add(rule)
+    return out
+
+
+def test_every_setting_reruns_what_the_table_declares(done):
+    """For every leaf key of the config schema, a changed value on the finished run makes Snakemake (dry run,
+    default rerun triggers) plan exactly the table's steps and what is downstream of them (which Snakemake's
+    own --forcerun of those steps gives), for the stack whose setting changed and no other. Step and stack
+    settings are changed two at a time, one in each stack; global settings one at a time, in both."""
+    base = merged(*(yaml.safe_load(path.read_text()) for path in
+                    (ROOT / "config/config.yaml", ROOT / "config/tiny.yaml", FAST)), {"stacks": STACKS})
+    forced = {}
+
+    def expected(entry) -> dict[str, set[str]]:
+        rules = () if entry == "none" else tuple(sorted([entry] if isinstance(entry, str) else entry))
+        if rules not in forced:
+            forced[rules] = rules_by_stack(snakemake_with(done, STACKS, "-n", "--forcerun", *rules)) if rules else \
+                {stack: set() for stack in STACKS}
+        return forced[rules]
+
+    def plan(change: dict) -> dict[str, set[str]]:
+        output = snakemake_with(done, {}, "-n", changed=merged({"stacks": STACKS}, change))
+        return rules_by_stack(output)
+
+    settings = {key: schema for key, schema in schema_settings().items() if declared_reruns(key) != "structure"}
+    per_stack = [key for key in settings if key.startswith("stacks.") or key.split(".")[0] in STEP_SECTIONS]
+    mismatches = []
+    for pair in (per_stack[i:i + 2] for i in range(0, len(per_stack), 2)):
+        keys = dict(zip(STACKS, pair))  # stack -> the key changed in it (the last pair may change one stack)
+        planned = plan({"stacks": {stack: nested(key.removeprefix("stacks."),
+                                                 changed_value(settings[key], current_value(base, stack, key)))
+                                   for stack, key in keys.items()}})
+        for stack in STACKS:
+            rules = expected(declared_reruns(keys[stack]))[stack] if stack in keys else set()
+            if planned[stack] != rules:
+                mismatches.append(f"{keys.get(stack, 'no setting')} (stack {stack}): declared {sorted(rules)}, "
+                                  f"Snakemake reruns {sorted(planned[stack])}")
+    for key in (key for key in settings if key not in per_stack):
+        planned = plan(nested(key, changed_value(settings[key], current_value(base, "s1", key))))
+        rules = expected(declared_reruns(key))
+        mismatches += [f"{key} (stack {stack}): declared {sorted(rules[stack])}, Snakemake reruns {sorted(planned[stack])}"
+                       for stack in STACKS if planned[stack] != rules[stack]]
+    assert len(settings) > 80  # every section's keys were enumerated
+    assert not mismatches, "\n".join(mismatches)
+def _write(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path

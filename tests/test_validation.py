@@ -7,7 +7,7 @@ import tifffile
 
 from burned_in import with_data_bar, with_scale_bar
 from tgan.images import read_image, stack_sources, write_image
-from tgan.validation import InputError, validate_stack
+from tgan.validation import InputError, check_training_crop, validate_stack
 
 CROP = 64
 
@@ -23,7 +23,7 @@ def good_stack(folder, n=2):
 
 
 def validate(folder, **kwargs):
-    return validate_stack("s", folder, stack_sources(folder), min_side=CROP, **kwargs)
+    return validate_stack("s", folder, stack_sources(folder), **kwargs)
 
 
 def refused(folder, **kwargs) -> str:
@@ -125,20 +125,22 @@ def test_files_of_other_types_are_skipped_and_listed(tmp_path):
     assert report["skipped"] == ["Thumbs.db", "notes.txt"]
 
 
-def test_image_smaller_than_the_training_crop_is_refused(tmp_path):
-    good_stack(tmp_path)
+def test_image_smaller_than_the_training_crop_is_refused():
+    images = {"a/good.png": textured(), "a/thumb.png": textured((48, 80)), "a/bar.png": textured((56, 96))}
+    with pytest.raises(InputError) as info:
+        check_training_crop(images, CROP, "pix2pix.crop_size")
+    message = str(info.value)
+    assert f"2 image(s) smaller than the training crop of {CROP} px (pix2pix.crop_size)" in message
+    assert "a/thumb.png: 48 x 80 pixels" in message and "a/bar.png: 56 x 96 pixels" in message
+    assert "good" not in message
+    check_training_crop({"a/exact.png": textured((CROP, 80))}, CROP, "pix2pix.crop_size")  # exactly the crop is enough
+
+
+def test_a_stack_that_trains_nothing_may_hold_one_small_image(tmp_path):
+    """segment_with stacks are only segmented: one image is enough, and any size."""
     iio.imwrite(tmp_path / "thumb.png", textured((48, 80)))
-    message = refused(tmp_path)
-    assert f"{tmp_path / 'thumb.png'}: 48 x 80 pixels, smaller than the training crop of {CROP} px" in message
-    iio.imwrite(tmp_path / "thumb.png", textured((CROP, 80)))  # exactly the crop is enough
-    assert validate(tmp_path)["images"]["thumb"]["shape"] == [CROP, 80]
-
-
-def test_data_bar_crop_counts_for_the_size(tmp_path):
-    good_stack(tmp_path)
-    message = refused(tmp_path, crop={"bottom": 40})
-    assert f"{tmp_path / 'good0.png'}: 56 x 96 pixels, smaller than the training crop" in message
-    assert "2 of 2 images" in message  # every bad file in one message
+    assert "at least 2" in refused(tmp_path)
+    assert validate(tmp_path, trains=False)["images"]["thumb"]["shape"] == [48, 80]
 
 
 def test_constant_image_is_refused(tmp_path):

@@ -24,13 +24,16 @@ import pytest
 import tifffile
 import torch
 
+from burned_in import with_scale_bar
 from synthetic import particle_image
+from tgan import live
 from tgan.cli import load_config, stack_settings
-from tgan.images import write_image
+from tgan.images import read_image, read_mask, write_image
 from tgan.npssegnet import load_model, train_npssegnet
-from tgan.options import NPsSegNetOptions
+from tgan.options import NPsSegNetOptions, PSDOptions
+from tgan.psd import find_particles
 from tgan.training import set_threads
-from tgan.watch import Settings, Watcher
+from tgan.watch import Session, Settings, Watcher
 from workflow_helpers import ROOT
 
 N_PARTICLES, RADIUS, PIXEL_SIZE_NM = 10, 6, 0.5
@@ -259,3 +262,64 @@ def test_skip_existing_leaves_out_the_files_already_there(restarted):
     watcher.scan()  # sees the new file
     watcher.scan()  # finds it unchanged: complete
     assert watcher.queue == [("new.png", 0)]
+
+
+def test_burned_in_annotations_are_not_measured_as_particles(model, tmp_path):
+    """The watcher measures a frame as the psd rule does: a scale bar and its label, bright like the particles
+    and found by the network, are left out of the table and drawn as ignored on the overlay."""
+    image, _, annotation = with_scale_bar()
+    (tmp_path / "in").mkdir()
+    write_image(tmp_path / "in" / "bar.png", image)
+    watcher = Watcher(load_model(model, torch.device("cpu")), torch.device("cpu"), tmp_path / "in", tmp_path / "out",
+                      Settings("insitu"), settle=0.0)
+    watcher.scan()
+    watcher.scan()
+    watcher.process(*watcher.queue.pop(0))
+    region = np.zeros(annotation.shape, bool)
+    ys, xs = np.nonzero(annotation)
+    region[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+
+    def on_annotation(particles):
+        rows, cols = particles["centroid_y_px"].round().astype(int), particles["centroid_x_px"].round().astype(int)
+        return int(region[rows, cols].sum())
+
+    mask = read_mask(tmp_path / "out" / "masks" / "bar.png")
+    unmasked = find_particles(mask, read_image(tmp_path / "in" / "bar.png"), None, PSDOptions(), "s", "bar")[1]
+    assert on_annotation(unmasked) >= 1  # measured as such, the network's mask has particles on the annotation
+    particles = pd.read_csv(tmp_path / "out" / "particles.csv")
+    assert len(particles) >= 6 and on_annotation(particles) == 0
+
+
+def test_particle_rows_are_appended_not_rewritten(tmp_path):
+    """A long session adds each frame's rows to particles.csv; the file is not written again whole."""
+    session = Session(tmp_path)
+    first, second = frame(1), frame(2)
+    tables = [find_particles(labels > 0, image, None, PSDOptions(), "s", name)[1]
+              for name, (image, labels) in (("a", first), ("b", second))]
+    session.add(tables[0], {"image": "a", "file": "a.png", "frame_in_file": 0})
+    inode = (tmp_path / "particles.csv").stat().st_ino
+    session.add(tables[1], {"image": "b", "file": "b.png", "frame_in_file": 0})
+    assert (tmp_path / "particles.csv").stat().st_ino == inode
+    written = pd.read_csv(tmp_path / "particles.csv")
+    assert written["image"].tolist() == ["a"] * len(tables[0]) + ["b"] * len(tables[1])
+    assert Session(tmp_path).all_particles()["image"].tolist() == written["image"].tolist()
+
+
+def test_the_config_is_read_and_checked_as_the_workflow_reads_it(tmp_path):
+    """The workflow's config/config.yaml under the given files, validated against its schema."""
+    (tmp_path / "live.yaml").write_text("stacks:\n  insitu:\n    images: in\npsd:\n  min_diameter_px: 4\n")
+    config = load_config([str(tmp_path / "live.yaml")])
+    assert config["psd"]["min_diameter_px"] == 4 and config["psd"]["neck_depth_ratio"] == 0.15  # a default
+    (tmp_path / "bad.yaml").write_text("psd:\n  min_diameter_px: -1\n")
+    with pytest.raises(SystemExit, match="min_diameter_px"):
+        load_config([str(tmp_path / "live.yaml"), str(tmp_path / "bad.yaml")])
+
+
+def test_a_taken_port_is_named_with_what_to_do(tmp_path):
+    first = live.serve(tmp_path, port=0)
+    try:
+        port = first.server_address[1]
+        with pytest.raises(SystemExit, match=rf"port {port} on 127.0.0.1 is in use .*--port 0 for a free one"):
+            live.serve(tmp_path, port=port)
+    finally:
+        first.shutdown()

@@ -3,8 +3,9 @@
     tgan watch --model demo --configfile config/demo.yaml --folder /data/insitu --out live/insitu
 
 The model is a stack name (results/STACK/npssegnet/model.pt under --workdir) or a model file; the
-settings (pixel size, crop, segment and psd options) are the stack's, from the same config files as the
-workflow's (later files override earlier ones, stacks: NAME: overrides the sections).
+settings (pixel size, crop, segment and psd options) are the stack's, from the config as the workflow
+reads it: the workflow's config/config.yaml, then the --configfile files (later files override earlier
+ones, stacks: NAME: overrides the sections), checked against the workflow's schema.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ import yaml
 
 from .options import PSDOptions, SegmentOptions, from_dict
 
+# The workflow beside the package (the repository the package is installed from, editable, by `make install`):
+# its default config and its schema.
+WORKFLOW = Path(__file__).resolve().parents[2]
+
 
 def _merge(base: dict, update: dict) -> dict:
     """Snakemake's --configfile semantics: nested dictionaries are merged, other values replaced."""
@@ -29,12 +34,20 @@ def _merge(base: dict, update: dict) -> dict:
 
 
 def load_config(files: list[str]) -> dict:
+    """The config as the Snakefile loads it: config/config.yaml of the workflow, then `files` in order,
+    validated against workflow/schemas/config.schema.yaml (an error names the key)."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
     config: dict = {}
-    for file in files:
-        path = Path(file)
+    for path in [WORKFLOW / "config" / "config.yaml", *map(Path, files)]:
         if not path.is_file():
             raise SystemExit(f"{path}: config file does not exist")
         config = _merge(config, yaml.safe_load(path.read_text()) or {})
+    try:
+        validate(config, str(WORKFLOW / "workflow" / "schemas" / "config.schema.yaml"))
+    except WorkflowError as err:
+        raise SystemExit(f"config ({', '.join(map(str, files)) or 'defaults'}): {err}") from None
     return config
 
 
@@ -74,7 +87,8 @@ def parser() -> argparse.ArgumentParser:
     watch.add_argument("--model", required=True, help="stack name (results/STACK/npssegnet/model.pt) or model file")
     watch.add_argument("--folder", required=True, type=Path, help="folder the microscope writes frames to")
     watch.add_argument("--out", required=True, type=Path, help="output folder (the same folder continues a session)")
-    watch.add_argument("--configfile", nargs="*", default=[], help="config files (default: config/config.yaml here)")
+    watch.add_argument("--configfile", nargs="*", default=[],
+                       help="config files, over the workflow's config/config.yaml (as snakemake --configfile)")
     watch.add_argument("--stack", help="stack whose settings apply (default: --model when it names a stack)")
     watch.add_argument("--workdir", type=Path, default=Path("."), help="where results/ of the workflow is")
     watch.add_argument("--skip-existing", action="store_true", help="leave out files already in the folder")
@@ -95,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout, force=True)
     if not args.folder.is_dir():
         raise SystemExit(f"--folder {args.folder}: folder does not exist")
-    files = args.configfile or ([str(Path("config/config.yaml"))] if Path("config/config.yaml").is_file() else [])
-    config = load_config(files)
+    config = load_config(args.configfile)
     path = model_path(args.model, args.workdir)
     stack = args.stack or (args.model if args.model in (config.get("stacks") or {}) else None)
     settings = stack_settings(config, stack)

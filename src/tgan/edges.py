@@ -28,13 +28,13 @@ REACH = 0.3  # how far (in particle radii) an outline may move; a blur ramp is a
 RING = 0.5  # width of the support ring (in particle radii, at least 2 px) beyond the reach
 
 
-def refine_edges(image: np.ndarray, mask: np.ndarray, polarity: str, level: float,
-                 psd: PSDOptions = PSDOptions()) -> np.ndarray:
+def refine_edges(image: np.ndarray, mask: np.ndarray, polarity: str, level: float) -> np.ndarray:
     """The mask with each particle's outline at `level` (0-1) of its local contrast; level 0: unchanged.
 
     image: 2-D float image in [0, 1]; polarity 'bright' or 'dark' (dark particles: the image is
-    inverted). The rough mask's particles are those the stack's PSD would count (`psd`: how touching
-    particles are split). A particle that is not brighter than its ring, or that has no ring (it
+    inverted). The rough mask's particles are split as the PSD splits them with its default settings
+    (`psd.particle_labels`): the rough masks are step 2 of the chain, so a psd setting, which only
+    re-measures, must not redo them and retrain every network after them. A particle that is not brighter than its ring, or that has no ring (it
     fills the image), keeps its rough outline.
     """
     mask = np.asarray(mask, bool)
@@ -42,7 +42,7 @@ def refine_edges(image: np.ndarray, mask: np.ndarray, polarity: str, level: floa
         return mask
     bright = np.asarray(image, np.float32) if polarity == "bright" else 1.0 - np.asarray(image, np.float32)
     smooth = ndi.gaussian_filter(bright, 1.0)  # pixel noise would make outlines ragged
-    labels = particle_labels(mask, psd)
+    labels = particle_labels(mask)
     index = np.arange(1, int(labels.max()) + 1)
     radius = np.sqrt(np.bincount(labels.ravel()) / np.pi)
     distance, nearest_pixel = ndi.distance_transform_edt(~mask, return_indices=True)

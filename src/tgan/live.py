@@ -10,6 +10,7 @@ needs no internet: plain HTML that reloads itself.
 
 from __future__ import annotations
 
+import errno
 import html
 import logging
 import threading
@@ -139,8 +140,15 @@ def _handler(root: Path):
 
 
 def serve(root: Path, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
-    """Start the server in a background thread; port 0 picks a free one (server.server_address)."""
-    server = ThreadingHTTPServer((host, port), _handler(root))
+    """Start the server in a background thread; port 0 picks a free one (server.server_address). A port that
+    is taken (another `tgan watch`) is an error that says so and how to pick another."""
+    try:
+        server = ThreadingHTTPServer((host, port), _handler(root))
+    except OSError as err:
+        if err.errno != errno.EADDRINUSE:
+            raise
+        raise SystemExit(f"port {port} on {host} is in use (another tgan watch?): give another with --port N, "
+                         "or --port 0 for a free one, or --no-server") from None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="tgan-live", daemon=True).start()
     return server

@@ -106,8 +106,6 @@ class PSDOptions:
     cut by the border, the smallest particle kept (diameter in px always; in nm too when the image is
     calibrated), and the bootstrap resamples of the summary's intervals."""
 
-    # the settings that decide which pixels make one particle (`psd.particle_labels`); the rest measure
-    SPLIT: ClassVar[tuple[str, ...]] = ("split_touching", "neck_depth_px", "neck_depth_ratio")
     BORDER_RULES: ClassVar[tuple[str, ...]] = ("exclude", "include", "correct")
     REPLACED: ClassVar[dict[str, str]] = {
         "exclude_border": "replaced by border: exclude (was exclude_border: true), include (false), or correct "

@@ -58,7 +58,8 @@ PIXEL_CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
 
 
 def particle_labels(mask: np.ndarray, options: PSDOptions = PSDOptions()) -> np.ndarray:
-    """Instance labels of a binary mask (8-connected particles), split as `options` (its SPLIT settings) say.
+    """Instance labels of a binary mask (8-connected particles), split as `options` say
+    (split_touching, neck_depth_px, neck_depth_ratio).
 
     With split_touching, a connected blob is cut into several particles by a watershed of its
     distance transform, seeded at the maxima that stand at least the neck depth above the neck
@@ -201,14 +202,21 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
     return labels, pd.DataFrame(rows, columns=PARTICLE_COLUMNS)
 
 
+def measure(mask: np.ndarray, image: np.ndarray, calibration: dict, options: PSDOptions, stack: str,
+            image_name: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """(instance labels, particle table) of one segmented image as its import record (`images.import_image`)
+    says: with its pixel size, and its burned-in scale bars and labels left out. The psd and overlay rules
+    and `tgan watch` all measure through here, so that they count the same particles."""
+    return find_particles(mask, image, calibration["pixel_size_nm"], options, stack, image_name,
+                          ignore_mask(image.shape, calibration))
+
+
 def measure_image(mask_path: str | os.PathLike, image_path: str | os.PathLike, calibration_path: str | os.PathLike,
                   options: PSDOptions, stack: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, dict]:
-    """(image, instance labels, particle table, calibration record) of one segmented image of a stack;
-    the record's ignore regions are left out."""
+    """(image, instance labels, particle table, calibration record) of one segmented image of a stack."""
     calibration = json.loads(Path(calibration_path).read_text())
     image = read_image(image_path)
-    labels, table = find_particles(read_mask(mask_path), image, calibration["pixel_size_nm"], options, stack,
-                                   Path(image_path).stem, ignore_mask(image.shape, calibration))
+    labels, table = measure(read_mask(mask_path), image, calibration, options, stack, Path(image_path).stem)
     return image, labels, table, calibration
 
 

@@ -18,7 +18,7 @@ import torch
 from scipy import ndimage
 
 from . import classical, edges, npssegnet
-from .options import PSDOptions, SegmentOptions
+from .options import SegmentOptions
 from .training import load_checkpoint
 
 METHODS = ("classical", "sam", "model")
@@ -58,17 +58,16 @@ def sam_mask(image: np.ndarray, generator, polarity: str, max_area_fraction: flo
 
 
 def make_segmenter(settings: dict, polarity: str, device: torch.device,
-                   model_path: str | os.PathLike | None = None, segment: SegmentOptions = SegmentOptions(),
-                   psd: PSDOptions = PSDOptions()) -> Callable[[np.ndarray], np.ndarray]:
+                   model_path: str | os.PathLike | None = None,
+                   segment: SegmentOptions = SegmentOptions()) -> Callable[[np.ndarray], np.ndarray]:
     """A function image -> rough mask for the configured method, its outlines moved to the particles'
-    outer edge when settings' edge_level is above 0 (see `edges`). `segment` and `psd` are the stack's
-    own settings: how the `model` method segments (tiles, threshold) and how the particles whose
-    outlines move are split, as the stack's segment and psd rules would."""
+    outer edge when settings' edge_level is above 0 (see `edges`). `segment` is the stack's own
+    setting: how the `model` method segments (tiles, threshold), as the stack's segment rule would."""
     segmenter = _method_segmenter(settings, polarity, device, model_path, segment)
     level = settings.get("edge_level", 0.0)
     if not level:
         return segmenter
-    return lambda image: edges.refine_edges(image, segmenter(image), polarity, level, psd)
+    return lambda image: edges.refine_edges(image, segmenter(image), polarity, level)
 
 
 def _method_segmenter(settings: dict, polarity: str, device: torch.device,

@@ -25,6 +25,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from .annotations import bottom_bar_rows
 from .images import import_image
 
@@ -47,15 +49,23 @@ def _reason(error: Exception, source: str) -> str:
     return text[len(source) + 2:] if text.startswith(f"{source}: ") else text
 
 
-def check_image(image, min_side: int) -> str | None:
-    """Why an imported image cannot be used for training, or None."""
-    h, w = image.shape
+def check_image(image) -> str | None:
+    """Why an imported image cannot be used, or None."""
     if image.min() == image.max():
         return "a constant image (no contrast: a blank frame or a failed acquisition); remove it"
-    if min(h, w) < min_side:
-        return (f"{h} x {w} pixels, smaller than the training crop of {min_side} px (pix2pix and cyclegan "
-                "crop_size); remove it (a thumbnail?) or set a smaller crop_size for this stack")
     return None
+
+
+def check_training_crop(images: dict[str, np.ndarray], crop_size: int, setting: str) -> None:
+    """Refuse the images ({file: image}) that a stage cuts training crops of `crop_size` from when one is
+    smaller than the crop, naming every such file: a thumbnail shows the particles at another scale and,
+    padded, would teach wrong sizes. Checked by the training stage itself, not by validate_inputs: a crop
+    size changed in the config then retrains that stage, without importing every image again."""
+    small = [f"{path}: {image.shape[0]} x {image.shape[1]} pixels" for path, image in images.items()
+             if min(image.shape[:2]) < crop_size]
+    if small:
+        raise InputError(f"{len(small)} image(s) smaller than the training crop of {crop_size} px ({setting}): "
+                         "remove them (thumbnails?) or set a smaller crop_size for this stack:\n  " + "\n  ".join(small))
 
 
 def skipped_files(folder: str | os.PathLike, sources: dict[str, tuple[str, int]]) -> list[str]:
@@ -67,13 +77,14 @@ def skipped_files(folder: str | os.PathLike, sources: dict[str, tuple[str, int]]
 
 def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tuple[str, int]],
                    crop: dict[str, int] | None = None, pixel_size_nm: float | None = None,
-                   min_side: int = 1) -> dict:
+                   trains: bool = True) -> dict:
     """Read and check every image of a stack ({name: (file, frame)} from `images.stack_sources`).
 
     Returns the report written to validated.json: per image its file, frame, crop, shape, pixel size and
     where it came from (`pixel_size_from`: file, config or none; `calibration`: which metadata), and the
     regions it ignores; the skipped files; notes on what is accepted but worth knowing. Raises
-    InputError otherwise.
+    InputError otherwise. A stack that `trains` its own chain needs two images (a morphology and a contrast
+    subset); one segmented with another stack's model (segment_with) may hold one.
     """
     problems, images, bars = [], {}, []
     for name, (source, frame) in sources.items():
@@ -83,7 +94,7 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
         except ValueError as err:  # ImageFileError, and crops that leave nothing
             problems.append(f"{where}: {_reason(err, source)}")
             continue
-        reason = check_image(image, min_side)
+        reason = check_image(image)
         bar = 0 if "bottom" in record["crop"] else bottom_bar_rows(image)
         if bar:
             bars.append(bar)
@@ -98,7 +109,7 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
                   "image)" if bars else "")
         raise InputError(f"stack {stack}: {len(problems)} of {len(sources)} images cannot be used "
                          "(nothing of this stack has been written):\n  " + "\n  ".join(problems) + advice)
-    if len(images) < 2:
+    if trains and len(images) < 2:
         raise InputError(f"stack {stack}: {folder} holds {len(images)} image; the method needs at least 2 "
                          "(a morphology and a contrast subset)")
     return {"stack": stack, "images": images, "skipped": skipped_files(folder, sources),

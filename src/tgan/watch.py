@@ -15,8 +15,9 @@ Microscope reality:
   that still cannot be read is logged with its reason, listed in rejected.csv and tried again only if it
   changes; it never stops the watcher;
 - a restart with the same output folder continues the session: summary.csv says which frames are done,
-  and particle rows of a frame that did not reach summary.csv (a kill between the two writes) are dropped.
-  Every table is written atomically (temporary file, rename);
+  and particle rows of a frame that did not reach summary.csv (a kill between the two writes, or in the
+  middle of one) are dropped. particles.csv grows by appending each frame's rows (rewriting it after every
+  frame made a long session quadratic); the other tables are written atomically (temporary file, rename);
 - SIGINT (Ctrl-C) and SIGTERM finish the current frame, then stop;
 - frames that arrive faster than they are processed wait in a queue, oldest first; its length (the
   backlog) is logged and shown on the live page.
@@ -36,12 +37,13 @@ import numpy as np
 import pandas as pd
 
 from . import live
+from .annotations import ignore_mask
 from .figures import overlay
 from .files import atomic, write_csv
 from .images import IMAGE_SUFFIXES, ImageFileError, count_frames, import_image, write_mask
 from .npssegnet import segment
 from .options import PSDOptions, SegmentOptions
-from .psd import PARTICLE_COLUMNS, counted, find_particles, summarise
+from .psd import PARTICLE_COLUMNS, counted, measure, summarise
 
 log = logging.getLogger("tgan.watch")
 
@@ -94,7 +96,10 @@ class Session:
         self.summary = _read(self.summary_path)
         particles = _read(self.particles_path)
         if not particles.empty:  # rows of a frame that never reached summary.csv were not committed
-            particles = particles[particles["image"].isin(self.summary.get("image", []))]
+            committed = particles[particles["image"].isin(self.summary.get("image", []))]
+            if len(committed) < len(particles):
+                write_csv(self.particles_path, committed)
+            particles = committed
         self.particles = [particles] if not particles.empty else []
         self.rejected = _read(self.rejected_path, REJECTED_COLUMNS)
         self.done = {(f, int(k)) for f, k in zip(self.summary.get("file", []), self.summary.get("frame_in_file", []))}
@@ -114,7 +119,7 @@ class Session:
         """Commit one frame: its particle rows first, then its summary row (which marks it done)."""
         if not table.empty:
             self.particles.append(table)
-        write_csv(self.particles_path, self.all_particles())
+            _append_csv(self.particles_path, table)
         self.summary = pd.concat([self.summary, pd.DataFrame([row])], ignore_index=True)
         write_csv(self.summary_path, self.summary)
         self.done.add((row["file"], int(row["frame_in_file"])))
@@ -139,8 +144,21 @@ class Session:
 
 def _read(path: Path, columns=None) -> pd.DataFrame:
     if path.exists() and path.stat().st_size > 0:
-        return pd.read_csv(path)
+        return pd.read_csv(path, on_bad_lines="skip")  # a row cut short by a kill belongs to an uncommitted frame
     return pd.DataFrame(columns=columns or [])
+
+
+def _append_csv(path: Path, table: pd.DataFrame) -> None:
+    """Append rows to a CSV table, with the header when the file is new. A file whose header differs (a
+    session continued by another version) is rewritten whole, with the old rows under the new columns."""
+    if path.exists() and path.stat().st_size > 0:
+        with path.open() as file:
+            header = file.readline().rstrip("\n").split(",")
+        if header == list(table.columns):
+            table.to_csv(path, mode="a", header=False, index=False)
+            return
+        table = pd.concat([pd.read_csv(path, on_bad_lines="skip"), table], ignore_index=True)
+    write_csv(path, table)
 
 
 @dataclass
@@ -224,11 +242,11 @@ class Watcher:
         if image_name in self.session.names:
             image_name = f"{path.name}_f{frame:03d}"  # two files with the same stem (a.tif, a.png)
         mask = segment(self.net, image, self.device, self.settings.segment)
-        labels, table = find_particles(mask, image, record["pixel_size_nm"], self.settings.psd,
-                                       self.settings.name, image_name)
+        labels, table = measure(mask, image, record, self.settings.psd, self.settings.name, image_name)
         write_mask(self.out / "masks" / f"{image_name}.png", mask)
         with atomic(self.out / "overlays" / f"{image_name}.png") as tmp:
-            iio.imwrite(tmp, overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist()))
+            iio.imwrite(tmp, overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist(),
+                                     ignore_mask(image.shape, record)))
         acquired = acquisition_time(path)
         when = acquired or datetime.fromtimestamp(st.st_mtime).astimezone()
         summary = summarise(table, {image_name: (image.shape, record["pixel_size_nm"])}, self.settings.name,

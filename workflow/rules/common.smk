@@ -15,7 +15,6 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from tgan.ground_truth import ground_truth_files, ground_truth_kind  # noqa: E402
 from tgan.images import stack_sources as read_stack_sources  # noqa: E402
-from tgan.options import PSDOptions  # noqa: E402
 from tgan.subsets import kfold  # noqa: E402
 
 # NAME_roundK -> NAME: a round has its stack's images and ground truth, so its evaluation reuses the stack's
@@ -130,11 +129,6 @@ def stack_files(wildcards):
     return sorted({source for source, _ in stack_sources(wildcards.stack).values()})
 
 
-def training_crop(wildcards):
-    """The side of the training crops cut from the stack's real images: the smallest image side allowed."""
-    return max(stack_settings(wildcards.stack, section)["crop_size"] for section in ("pix2pix", "cyclegan"))
-
-
 def image_source(wildcards):
     """(file, frame) that the stack's image {image} comes from."""
     sources = stack_sources(wildcards.stack)
@@ -160,6 +154,42 @@ def rough_masks_input(wildcards):
     return inputs
 
 
+# The rough_masks settings each method reads: a setting of another method does not redo the rough masks
+# (and retrain the chain).
+ROUGH_MASK_METHOD_KEYS = {"classical": (), "sam": ("checkpoint", "model_type", "points_per_side", "max_area_fraction"),
+                          "model": ("from_stack",)}
+
+
+def rough_masks_settings(wildcards):
+    """The stack's rough_masks settings that its method reads, and the outline level of every method."""
+    rough = stack_settings(wildcards.stack, "rough_masks")
+    keys = ("method", "edge_level", *ROUGH_MASK_METHOD_KEYS[rough["method"]])
+    return {key: rough[key] for key in keys if key in rough}
+
+
+def cyclegan_settings(wildcards):
+    """The CycleGAN settings in force: the encoder keys are those of the UNet++ discriminator, and with the
+    PatchGAN one they change nothing, so they are left out of the rule's params (no retraining)."""
+    options = stack_settings(wildcards.stack, "cyclegan")
+    if options["discriminator"] != "unetplusplus":
+        for key in ("encoder", "encoder_depth", "decoder_channels"):
+            options.pop(key, None)
+    return options
+
+
+def npssegnet_settings(stack, real_fraction=None):
+    """The NPsSegNet settings in force (real_fraction given: overridden, as the supervised baseline trains
+    on labels only): without real crops, which images give them and their ignore band change nothing, so
+    they are left out of the rule's params (no retraining)."""
+    options = stack_settings(stack, "npssegnet")
+    if real_fraction is not None:
+        options["real_fraction"] = real_fraction
+    if not options["real_fraction"]:
+        for key in ("pseudo_labels", "ignore_band_px"):
+            options.pop(key, None)
+    return options
+
+
 def rough_masks_segment(wildcards):
     """The stack's segment settings, which only the `model` method uses: a threshold changed for the stack's
     own segmentation does not redo its classical rough masks (and retrain the chain)."""
@@ -167,17 +197,16 @@ def rough_masks_segment(wildcards):
     return stack_settings(wildcards.stack, "segment") if rough["method"] == "model" else {}
 
 
-def rough_masks_split(wildcards):
-    """The psd settings that say which rough-mask blobs are particles (the watershed split), for redrawing
-    their outlines; a measurement setting such as min_diameter_px does not redo the rough masks."""
-    return {k: v for k, v in stack_settings(wildcards.stack, "psd").items() if k in PSDOptions.SPLIT}
-
-
 def pseudo_label_subsets(wildcards):
-    """Which images rough_masks segments: 'all' where NPsSegNet trains on every image's rough mask,
-    else 'morphology' (the subset pix2pix and the synthetic masks need)."""
+    """Which images NPsSegNet takes real crops from: 'all' where it trains on every image's rough mask,
+    else 'morphology' (the subset pix2pix and the synthetic masks need, or none without real_fraction)."""
     options = stack_settings(wildcards.stack, "npssegnet")
     return options.get("pseudo_labels", "morphology") if options.get("real_fraction", 0) > 0 else "morphology"
+
+
+def pseudo_labels_input(wildcards):
+    """The rough masks of the contrast subset (rule pseudo_labels), where NPsSegNet trains on every image's."""
+    return {"pseudo_labels": f"results/{wildcards.stack}/pseudo_labels"} if pseudo_label_subsets(wildcards) == "all" else {}
 
 
 def rough_masks_gpu(wildcards):

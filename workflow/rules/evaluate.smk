@@ -4,6 +4,7 @@
 rule train_npssegnet_gen1:
     """Ablation (c): NPsSegNet trained on gen1 and the synthetic masks, without the CycleGAN step."""
     input:
+        unpack(pseudo_labels_input),
         images="results/{stack}/gen1",
         masks="results/{stack}/synthetic_masks",
         subsets="results/{stack}/subsets.json",
@@ -12,10 +13,9 @@ rule train_npssegnet_gen1:
         model="results/{stack}/evaluation/npssegnet_gen1/model.pt",
         losses="results/{stack}/evaluation/npssegnet_gen1/losses.csv",
     params:
-        options=lambda w: stack_settings(w.stack, "npssegnet"),
+        options=lambda w: npssegnet_settings(w.stack),
         pseudo_labels=pseudo_label_subsets,
         seed=config["seed"],
-        device=config["device"],
     threads: MAX_THREADS
     resources:
         gpu=1,
@@ -46,9 +46,8 @@ rule train_supervised:
         tile=lambda w: stack_settings(w.stack, "synthesize_masks")["size"],
         epoch_size=lambda w: stack_settings(w.stack, "synthesize_masks")["count"],
         # manual labels only: no rough-mask pseudo-labels in the baseline
-        options=lambda w: {**stack_settings(w.stack, "npssegnet"), "real_fraction": 0.0},
+        options=lambda w: npssegnet_settings(w.stack, real_fraction=0.0),
         seed=config["seed"],
-        device=config["device"],
     wildcard_constraints:
         fold=r"\d+",
     threads: MAX_THREADS
@@ -76,11 +75,9 @@ rule baseline_masks:
     params:
         names=lambda w: list(ground_truth(w.stack)),
         folds=lambda w: supervised_folds(w.stack),
-        rough=lambda w: stack_settings(w.stack, "rough_masks"),
+        rough=rough_masks_settings,
         polarity=polarity,
         segment=lambda w: stack_settings(w.stack, "segment"),
-        psd=rough_masks_split,
-        device=config["device"],
     threads: MAX_THREADS
     resources:
         gpu=1,
@@ -110,10 +107,8 @@ rule image_quality:
         report("results/{stack}/evaluation/image_quality.csv", caption="../report/image_quality.rst",
                category="{stack}", subcategory="evaluation"),
     params:
-        segment=lambda w: stack_settings(w.stack, "segment"),
         inception_weights=config["evaluate"]["inception_weights"],
         seed=config["seed"],
-        device=config["device"],
     threads: MAX_THREADS
     resources:
         gpu=1,

@@ -12,11 +12,9 @@ rule generate_gen1:
         checks=report("results/{stack}/checks/gen1.csv", caption="../report/checks.rst", category="{stack}",
                       subcategory="self-checks"),
     params:
-        settings=lambda w: stack_settings(w.stack, "segment"),
         polarity=polarity,
         on_failure=config["self_checks"]["on_failure"],
         seed=config["seed"],
-        device=config["device"],
     threads: MAX_THREADS
     resources:
         gpu=1,

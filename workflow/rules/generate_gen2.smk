@@ -9,10 +9,8 @@ rule generate_gen2:
         checks=report("results/{stack}/checks/gen2.csv", caption="../report/checks.rst", category="{stack}",
                       subcategory="self-checks"),
     params:
-        settings=lambda w: stack_settings(w.stack, "segment"),
         polarity=polarity,
         on_failure=config["self_checks"]["on_failure"],
-        device=config["device"],
     threads: MAX_THREADS
     resources:
         gpu=1,

@@ -1,17 +1,14 @@
 rule rough_masks:
-    """Step 2: rough masks of the morphology subset (classical, SAM, or another stack's NPsSegNet); of every
-    image when they are NPsSegNet's pseudo-labels too (npssegnet.pseudo_labels: all)."""
+    """Step 2: rough masks of the morphology subset (classical, SAM, or another stack's NPsSegNet)."""
     input:
         unpack(rough_masks_input),
     output:
         directory("results/{stack}/rough_masks"),
     params:
-        settings=lambda w: stack_settings(w.stack, "rough_masks"),
+        settings=rough_masks_settings,
         segment=rough_masks_segment,
-        psd=rough_masks_split,
         polarity=polarity,
-        images=pseudo_label_subsets,
-        device=config["device"],
+        subset="morphology",
     threads: MAX_THREADS
     resources:
         gpu=rough_masks_gpu,

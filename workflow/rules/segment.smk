@@ -10,7 +10,6 @@ checkpoint segment:
         directory("results/{stack}/segmentation"),
     params:
         settings=lambda w: stack_settings(w.stack, "segment"),
-        device=config["device"],
     threads: MAX_THREADS
     resources:
         gpu=1,

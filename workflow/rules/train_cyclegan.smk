@@ -7,9 +7,8 @@ rule train_cyclegan:
         generator="results/{stack}/cyclegan/generator.pt",
         losses="results/{stack}/cyclegan/losses.csv",
     params:
-        options=lambda w: stack_settings(w.stack, "cyclegan"),
+        options=cyclegan_settings,
         seed=config["seed"],
-        device=config["device"],
     threads: MAX_THREADS
     resources:
         gpu=1,

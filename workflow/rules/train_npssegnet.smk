@@ -1,6 +1,7 @@
 rule train_npssegnet:
     """Step 8a: NPsSegNet (UNet++) trained on the virtual dataset (gen2, synthetic masks)."""
     input:
+        unpack(pseudo_labels_input),
         images="results/{stack}/gen2",
         masks="results/{stack}/synthetic_masks",
         subsets="results/{stack}/subsets.json",
@@ -11,12 +12,10 @@ rule train_npssegnet:
         checks=report("results/{stack}/checks/npssegnet.csv", caption="../report/checks.rst", category="{stack}",
                       subcategory="self-checks"),
     params:
-        options=lambda w: stack_settings(w.stack, "npssegnet"),
-        segment=lambda w: stack_settings(w.stack, "segment"),
+        options=lambda w: npssegnet_settings(w.stack),
         pseudo_labels=pseudo_label_subsets,
         on_failure=config["self_checks"]["on_failure"],
         seed=config["seed"],
-        device=config["device"],
     threads: MAX_THREADS
     resources:
         gpu=1,

@@ -10,12 +10,9 @@ rule train_pix2pix:
                       subcategory="self-checks"),
     params:
         options=lambda w: stack_settings(w.stack, "pix2pix"),
-        # only the tiling the check's generation uses: another segment setting must not retrain pix2pix
-        segment=lambda w: {k: stack_settings(w.stack, "segment")[k] for k in ("tile", "overlap")},
         polarity=polarity,
         on_failure=config["self_checks"]["on_failure"],
         seed=config["seed"],
-        device=config["device"],
     threads: MAX_THREADS
     resources:
         gpu=1,

@@ -11,7 +11,7 @@ rule validate_inputs:
         sources=lambda w: stack_sources(w.stack),
         crop=lambda w: config["stacks"][w.stack].get("crop", {}),
         pixel_size_nm=lambda w: config["stacks"][w.stack].get("pixel_size_nm"),
-        min_side=training_crop,
+        trains=lambda w: model_stack(w.stack) == w.stack,
     log:
         "logs/{stack}/validate_inputs.log",
     conda:

@@ -11,16 +11,16 @@ from tgan import job
 from tgan.classical import classical_mask
 from tgan.images import read_image, write_mask
 from tgan.npssegnet import load_model, segment
-from tgan.options import PSDOptions, SegmentOptions, from_dict
+from tgan.options import SegmentOptions, from_dict
 from tgan.rough_masks import make_segmenter
 
-device = job.start(snakemake)
+device = job.start_network(snakemake)
 params = snakemake.params
 settings = from_dict(SegmentOptions, params.segment)
 methods = {"classical": lambda image: classical_mask(image, params.polarity)}
 if params.rough["method"] != "classical" or params.rough.get("edge_level"):
     methods["rough_masks"] = make_segmenter(params.rough, params.polarity, device, snakemake.input.get("rough_model"),
-                                            settings, from_dict(PSDOptions, params.psd))
+                                            settings)
 gen1_net = load_model(snakemake.input.gen1_model, device)
 methods["gen1_only"] = lambda image: segment(gen1_net, image, device, settings)
 fold_nets = {int(Path(p).parent.name.removeprefix("fold")): load_model(p, device)

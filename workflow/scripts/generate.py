@@ -12,10 +12,9 @@ from tgan.generate import load_generator, translate
 from tgan.images import read_image, read_mask, write_image
 from tgan.pix2pix import morphology_pairs
 
-device = job.start(snakemake)
+device = job.start_network(snakemake)
 net = load_generator(snakemake.input.generator, device)
 params = snakemake.params
-settings = params.settings
 out = Path(snakemake.output.images)
 out.mkdir(parents=True, exist_ok=True)
 sources = sorted(Path(snakemake.input.masks).glob("*.png"))
@@ -27,7 +26,7 @@ inputs, generated = [], []
 for index, path in enumerate(tqdm(sources, desc=snakemake.rule, unit="image")):
     inputs.append(read_image(path))
     condition = inputs[-1] if backgrounds is None else np.stack([inputs[-1], backgrounds.crop(index, inputs[-1].shape)])
-    generated.append(translate(net, condition, device, settings["tile"], settings["overlap"]))
+    generated.append(translate(net, condition, device))
     write_image(out / path.name, generated[-1])
 stack = snakemake.wildcards.stack
 if snakemake.rule == "generate_gen1":  # against the real images, as measured by pix2pix's check

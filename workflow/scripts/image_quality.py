@@ -17,17 +17,16 @@ from tgan.generate import load_generator, translate
 from tgan.images import read_image
 from tgan.pix2pix import conditions, morphology_pairs
 
-device = job.start(snakemake)
+device = job.start_network(snakemake)
 params = snakemake.params
-tile, overlap = params.segment["tile"], params.segment["overlap"]
 pix2pix = load_generator(snakemake.input.pix2pix, device)
 cyclegan = load_generator(snakemake.input.cyclegan, device)
 masks, morphology = morphology_pairs(snakemake.input.subsets, snakemake.input.rough_masks)
 
 paired = {"gen1": [], "gen2": []}
 for condition, real in zip(conditions(masks, morphology, pix2pix.takes_background), morphology, strict=True):
-    gen1 = translate(pix2pix, condition, device, tile, overlap)
-    gen2 = translate(cyclegan, gen1, device, tile, overlap)
+    gen1 = translate(pix2pix, condition, device)
+    gen2 = translate(cyclegan, gen1, device)
     paired["gen1"].append(metrics.ssim_psnr(gen1, real))
     paired["gen2"].append(metrics.ssim_psnr(gen2, real))
 
@@ -39,10 +38,11 @@ for generation in ("gen1", "gen2"):
     generated = [read_image(p) for p in sorted(Path(getattr(snakemake.input, generation)).glob("*.png"))]
     features = np.vstack([metrics.crop_features(i, rng) for i in generated])
     ssim, psnr = np.mean(paired[generation], axis=0)
-    values = {"ssim": ssim, "psnr_db": psnr, "kernel_mmd": metrics.standardised_mmd(features, real_features)}
+    values = {"ssim": ssim, "psnr_db": psnr, "kernel_mmd": metrics.standardised_mmd(features, real_features, rng)}
     notes = {"ssim": f"paired: mean over {len(morphology)} morphology images from their rough masks",
              "psnr_db": f"paired: mean over {len(morphology)} morphology images from their rough masks",
-             "kernel_mmd": f"{len(generated)} generated vs {len(real_images)} real images, crop features"}
+             "kernel_mmd": f"{len(generated)} generated vs {len(real_images)} real images, crop features "
+                           f"(at most {metrics.MMD_MAX_ROWS} crops of each)"}
     if params.inception_weights:
         values |= metrics.inception_scores(generated, real_images, params.inception_weights)
         notes |= {k: "Inception: " + params.inception_weights for k in ("fid", "kid", "inception_score")}

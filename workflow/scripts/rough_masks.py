@@ -1,4 +1,5 @@
-"""rough_masks: one rough mask PNG per image of the morphology subset (of every image with params.images 'all')."""
+"""rough_masks, pseudo_labels: one rough mask PNG per image of the morphology (rough_masks) or the contrast subset
+(pseudo_labels), as params.subset says."""
 
 import json
 from pathlib import Path
@@ -7,16 +8,16 @@ from tqdm import tqdm
 
 from tgan import job
 from tgan.images import read_image, write_mask
-from tgan.options import PSDOptions, SegmentOptions, from_dict
+from tgan.options import SegmentOptions, from_dict
 from tgan.rough_masks import make_segmenter
-from tgan.subsets import pseudo_label_images
 
-device = job.start(snakemake)
-images = pseudo_label_images(json.loads(Path(snakemake.input.subsets).read_text()), snakemake.params.images)
+device = job.start_network(snakemake)
+images = json.loads(Path(snakemake.input.subsets).read_text())[snakemake.params.subset]
 segmenter = make_segmenter(snakemake.params.settings, snakemake.params.polarity, device, snakemake.input.get("model"),
-                           from_dict(SegmentOptions, snakemake.params.segment), from_dict(PSDOptions, snakemake.params.psd))
+                           from_dict(SegmentOptions, snakemake.params.segment))
 out = Path(snakemake.output[0])
-for name, path in tqdm(images.items(), desc="rough_masks", unit="image"):
+out.mkdir(parents=True, exist_ok=True)  # a subset may be empty
+for name, path in tqdm(images.items(), desc=snakemake.rule, unit="image"):
     mask = segmenter(read_image(path))
     write_mask(out / f"{name}.png", mask)
     print(f"{name}: {mask.mean() * 100:.1f} % particle pixels")

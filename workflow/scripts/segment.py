@@ -8,7 +8,7 @@ from tgan.images import read_image, write_mask
 from tgan.npssegnet import load_model, segment
 from tgan.options import SegmentOptions, from_dict
 
-device = job.start(snakemake)
+device = job.start_network(snakemake)
 net = load_model(snakemake.input.model, device)
 options = from_dict(SegmentOptions, snakemake.params.settings)
 out = Path(snakemake.output[0])

@@ -12,7 +12,7 @@ from tgan.npssegnet import load_model, segment, train_npssegnet
 from tgan.options import NPsSegNetOptions, SegmentOptions, from_dict
 from tgan.subsets import pseudo_label_images
 
-device = job.start(snakemake)
+device = job.start_network(snakemake)
 params = snakemake.params
 names = sorted(p.name for p in Path(snakemake.input.images).glob("*.png"))
 images = [read_image(Path(snakemake.input.images) / n) for n in names]
@@ -20,14 +20,17 @@ masks = [read_mask(Path(snakemake.input.masks) / n) for n in names]
 subsets = json.loads(Path(snakemake.input.subsets).read_text())
 pseudo = pseudo_label_images(subsets, params.pseudo_labels)  # holds the morphology subset either way
 real_images = {name: read_image(path) for name, path in pseudo.items()}
-rough = {name: read_mask(Path(snakemake.input.rough_masks) / f"{name}.png") for name in pseudo}
+# the morphology subset's rough masks (rule rough_masks), the contrast subset's (rule pseudo_labels)
+folders = {name: snakemake.input.rough_masks for name in subsets["morphology"]}
+rough = {name: read_mask(Path(folders.get(name) or snakemake.input.pseudo_labels) / f"{name}.png") for name in pseudo}
 path = train_npssegnet(images, masks, from_dict(NPsSegNetOptions, params.options), Path(snakemake.output.model).parent,
                        device, params.seed, real=(list(real_images.values()), list(rough.values())))
 if hasattr(snakemake.output, "checks"):  # the method's own model (not the gen1-only ablation)
     net = load_model(path, device)
     morphology = subsets["morphology"]
-    predicted = [segment(net, real_images[name], device, from_dict(SegmentOptions, params.segment))
-                 for name in morphology]
+    # segmented with the default inference settings: a segment setting (threshold, tiles) changes the masks
+    # of every image but not the model, so it must not rerun its training
+    predicted = [segment(net, real_images[name], device, SegmentOptions()) for name in morphology]
     checks.judge("npssegnet", checks.agreement_figures(predicted, [rough[name] for name in morphology]),
                  snakemake.output.checks, params.on_failure,
                  "NPsSegNet, trained on the virtual dataset, does not find the particles of the rough masks on the "

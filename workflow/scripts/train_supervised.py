@@ -10,7 +10,7 @@ from tgan.images import read_image
 from tgan.npssegnet import train_npssegnet
 from tgan.options import NPsSegNetOptions, from_dict
 
-device = job.start(snakemake)
+device = job.start_network(snakemake)
 params = snakemake.params
 images, masks = [], []
 for image_path, truth_path in zip(snakemake.input.images, snakemake.input.ground_truth):
