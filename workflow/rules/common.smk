@@ -51,7 +51,6 @@ if not STACKS:
 ENV = "../../envs/tgan.yaml"
 MAX_THREADS = config["max_threads"]
 GPU_MEM_MB = config["gpu_mem_mb"]
-STEP_SECTIONS = ("split_subsets", "rough_masks", "pix2pix", "synthesize_masks", "cyclegan", "npssegnet", "segment")
 
 
 wildcard_constraints:
