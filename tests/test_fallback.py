@@ -39,7 +39,7 @@ def test_a_failed_check_is_written_and_its_use_decided_by_on_failure(tmp_path, c
     assert table["passed"].tolist() == [False, True]
     assert failed.state == "failed" and failed.why.startswith("contrast_ratio = 0.05, needs >= 0.3")
     with pytest.raises(checks.StageCheckFailed, match=r"self-check of pix2pix failed: contrast_ratio = 0.05, "
-                                                      r"needs >= 0.3 .*more pix2pix epochs.*results/s/rough_masks"):
+                                                      r"needs >= 0.3 .*results/s/rough_masks.*more pix2pix epochs"):
         checks.go_on(failed, "stop", "s")
     assert checks.go_on(failed, "warn", "s") is True and "going on with it" in caplog.text
     assert checks.go_on(failed, "fallback", "s") is False and "leaving it out" in caplog.text
