@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from tgan import checks, fallback
 from tgan.generate import load_generator
 from tgan.npssegnet import IGNORE, load_model, pseudo_label_dataset
 from tgan.options import NPsSegNetOptions
 from tgan.training import save_skipped
-from workflow_helpers import N_IMAGES, N_PARTICLES, make_stack, snakemake, write_config
+from workflow_helpers import N_IMAGES, N_PARTICLES, make_stack, planned_jobs, snakemake, write_config
 
 PASSING = [checks.Figure("contrast_ratio", 0.9, 0.3, "contrast")]
 FAILING = [checks.Figure("contrast_ratio", 0.05, 0.3, "contrast"), checks.Figure("spread_ratio", 0.8, 0.2, "spread")]
@@ -156,7 +157,19 @@ def test_failed_pix2pix_leaves_the_gans_out_and_trains_on_pseudo_labels(broken_p
     assert "masks made by method pseudo_labels_only" in (work / "logs/s/psd.log").read_text()
 
 
-def test_failed_npssegnet_gives_the_rough_masks_as_the_answer(broken_pix2pix, tmp_path):
+def test_on_failure_is_read_only_by_the_stages_that_use_a_checked_output(broken_pix2pix):
+    """Switching fallback -> stop reruns from generate_gen1 on (where stop would stop), never pix2pix."""
+    work, stacks, _ = broken_pix2pix
+    config = work / "stop.yaml"
+    config.write_text(yaml.safe_dump({"self_checks": {"on_failure": "stop"}, "stacks": stacks}))
+    result = snakemake(work, "-n", configs=[config])
+    assert result.returncode == 0, result.stderr[-3000:]
+    rules = {rule for rule, _, _ in planned_jobs(result.stdout)}
+    assert {"generate_gen1", "train_cyclegan", "train_npssegnet", "segment"} <= rules
+    assert not rules & {"rough_masks", "train_pix2pix", "synthesize_masks"}
+
+
+def test_failed_npssegnet_gives_the_rough_masks_as_the_answer(broken_pix2pix):
     """NPsSegNet at a learning rate that throws its weights away fails its agreement check: the stack's answer
     is its rough-mask segmenter on every image."""
     work, stacks, _ = broken_pix2pix
