@@ -64,7 +64,7 @@ def pseudo_label_dataset(real_images: list[np.ndarray], rough_masks: list[np.nda
                          opts: NPsSegNetOptions) -> tuple[list[np.ndarray], list[np.ndarray], NPsSegNetOptions]:
     """NPsSegNet's (image, mask) pairs and options with no virtual images (fallback method pseudo_labels_only,
     tgan.fallback): every training crop is cut from the real images with their rough masks as pseudo-labels
-    (real_fraction 1, the ignore band as configured); the pairs, tiles of the virtual images' side cut from the
+    (real_fraction 1, the ignore band of `opts`); the pairs, tiles of the virtual images' side cut from the
     same images, serve only its validation figures, which are therefore not held out."""
     images = [t for image in real_images for t in cover_tiles(image, tile)]
     masks = [t for mask in rough_masks for t in cover_tiles(np.asarray(mask, bool), tile)]
