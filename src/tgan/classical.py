@@ -41,6 +41,10 @@ _MIN_SUPPORT_FRACTION = 0.2
 # the image's background gives for a mean over as many pixels (see significant_components): noise clusters that
 # the threshold picks out reach 3-6 (6 on Poisson noise of 1 e-/px), a 20 px particle at 5 e-/px 8-10.
 _K_SIGNIFICANT = 6.0
+# The test runs on noisy images only: pixel noise (see pixel_noise) above a fifth of the threshold's contrast.
+# The 14 clean 640 px STEM catalyst images have 0.01-0.09, the same images at 100 e-/px or less 0.33-4.6; on
+# clean images the support's texture, not noise, is the background, and the threshold already deals with it.
+_NOISY = 0.2
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -221,9 +225,9 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
         bg = transform.resize(bg, smooth.shape, order=1, mode="edge", anti_aliasing=False)
     tophat = smooth - bg
 
-    t_noise = np.median(tophat) + _K_NOISE * _mad_sigma(tophat)
-    t_otsu = filters.threshold_otsu(tophat)
-    mask = fill_rims(tophat > max(t_noise, t_otsu))
+    level = np.median(tophat)
+    threshold = max(level + _K_NOISE * _mad_sigma(tophat), filters.threshold_otsu(tophat))
+    mask = fill_rims(tophat > threshold)
 
     labels, _ = ndi.label(mask)
     sizes = np.bincount(labels.ravel())
@@ -232,9 +236,19 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
         if keep[p.label] and p.axis_major_length > _MAX_ELONGATION * max(p.axis_minor_length, 1.0):
             keep[p.label] = False
     keep[0] = False
-    keep &= significant_components(image - bg, labels, sizes)
+    noise = pixel_noise(image)
+    if noise > _NOISY * (threshold - level):
+        keep &= significant_components(image - bg, labels, sizes)
     mask = ndi.binary_fill_holes(keep[labels])
     return ndi.binary_opening(mask, morphology.disk(max(1, round(r / 6.0))).astype(bool))
+
+
+def pixel_noise(image: np.ndarray) -> float:
+    """Standard deviation of an image's pixel noise, by Immerkaer's estimate (1996) in its robust form: the
+    second-difference mask [[1, -2, 1], [-2, 4, -2], [1, -2, 1]] cancels the image's smooth structure, and
+    the MAD of its response over the mask's norm (6) is the noise's standard deviation."""
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    return _mad_sigma(ndi.convolve(image, kernel, mode="reflect")) / 6.0
 
 
 def significant_components(tophat: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> np.ndarray:
