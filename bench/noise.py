@@ -155,7 +155,7 @@ def main() -> None:
                 if kind == "masks":  # per-image particle IoU, averaged (the pooled one weighs large images more)
                     ious = []
                     for n, gt in truth.items():
-                        tn, fp, fn, tp = confusion(masks[method][n][~ignore[n]], gt[~ignore[n]] > 0)
+                        tp, fp, fn, _ = confusion(masks[method][n][~ignore[n]], gt[~ignore[n]] > 0)
                         ious.append(tp / (tp + fp + fn) if tp + fp + fn else 1.0)
                     scores["iou_particles_mean"] = float(np.mean(ious))
                 rows.append({"set": set_name, "images": len(clean), "dose": dose or "clean", "method": method,

@@ -82,6 +82,10 @@ def estimate_particle_radius(image: np.ndarray) -> float:
     radius with ``r = 1.6 s`` (``sqrt(2) s`` for an ideal disc; real, blurred particles
     at the p99.5 score come out about a quarter smaller).
 
+    The score is taken over the support only (the bright phase of a coarse image, when it
+    covers at least a fifth of the frame: particles sit on the support, not in vacuum); a
+    smaller bright phase is the particles themselves on a flat film, and every pixel is used.
+
     Coarse scales are computed on a block-mean pyramid, so a 2048 px image costs about
     as much as a 640 px one.  Use on bright-particle images (invert BF-TEM first).
     """
@@ -202,8 +206,11 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
          threshold inside the background distribution; the rims of edge-bright particles
          (SEM) become the discs they outline (`fill_rims`);
       4. cleanup: drop objects smaller than ``pi (r/3)^2`` and thin, long ones (axis ratio
-         > 3: support ridges and edges that the disc does not fit into), fill holes,
-         light opening with a disc of ``r/6``.
+         > 3: support ridges and edges that the disc does not fit into); on a noisy image
+         (pixel noise above a fifth of the threshold's contrast) also every object whose mean
+         contrast is not significant against the noise (`significant_components`: shot-noise
+         clusters, so that pure noise gives an empty mask, not specks); fill holes, light
+         opening with a disc of ``r/6``.
     """
     if polarity not in _POLARITIES:
         raise ValueError(f"polarity must be one of {_POLARITIES}, got {polarity!r}")
@@ -217,16 +224,7 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
     r = float(radius) if radius is not None else estimate_particle_radius(image)
     r = max(r, 1.0)
 
-    smooth = ndi.gaussian_filter(image, max(r / 4.0, 0.5))
-    f = max(1, int(r // 8))
-    small = _downsample(smooth, f)
-    bg = morphology.opening(small, morphology.disk(max(1, round(2 * r / f)), decomposition="sequence"))
-    if f > 1:
-        bg = transform.resize(bg, smooth.shape, order=1, mode="edge", anti_aliasing=False)
-    tophat = smooth - bg
-
-    level = np.median(tophat)
-    threshold = max(level + _K_NOISE * _mad_sigma(tophat), filters.threshold_otsu(tophat))
+    tophat, bg, level, threshold = _tophat(image, r, r / 4.0)
     mask = fill_rims(tophat > threshold)
 
     labels, _ = ndi.label(mask)
@@ -236,11 +234,24 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
         if keep[p.label] and p.axis_major_length > _MAX_ELONGATION * max(p.axis_minor_length, 1.0):
             keep[p.label] = False
     keep[0] = False
-    noise = pixel_noise(image)
-    if noise > _NOISY * (threshold - level):
+    if pixel_noise(image) > _NOISY * (threshold - level):
         keep &= significant_components(image - bg, labels, sizes)
     mask = ndi.binary_fill_holes(keep[labels])
     return ndi.binary_opening(mask, morphology.disk(max(1, round(r / 6.0))).astype(bool))
+
+
+def _tophat(image: np.ndarray, r: float, sigma: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(top-hat, background, the top-hat's median, its threshold) of the image smoothed with a Gaussian of
+    `sigma`: the background is a grey opening with a disc of 2r, run on a pyramid level where r is ~8 px; the
+    threshold the stricter of Otsu's and median + 3 MAD."""
+    smooth = ndi.gaussian_filter(image, max(sigma, 0.5))
+    f = max(1, int(r // 8))
+    bg = morphology.opening(_downsample(smooth, f), morphology.disk(max(1, round(2 * r / f)), decomposition="sequence"))
+    if f > 1:
+        bg = transform.resize(bg, smooth.shape, order=1, mode="edge", anti_aliasing=False)
+    tophat = smooth - bg
+    level = float(np.median(tophat))
+    return tophat, bg, level, max(level + _K_NOISE * _mad_sigma(tophat), float(filters.threshold_otsu(tophat)))
 
 
 def pixel_noise(image: np.ndarray) -> float:
