@@ -72,7 +72,8 @@ def sets(n_emps: int, n_stem: int) -> dict[str, tuple[str, str, list[tuple[Path,
                                    for p in sorted((emps / "images").iterdir())[:n_emps]]),
         "stem": ("bright", "yolo", [(p, stem / "labels" / f"{p.stem}.txt")
                                     for p in sorted((stem / "images").iterdir())[:n_stem]]),
-        "demo": ("bright", "yolo", [(p, demo / "labels" / f"{p.stem}.txt") for p in sorted((demo / "images").iterdir())]),
+        "demo": ("bright", "yolo", [(p, demo / "labels" / f"{p.stem}.txt")
+                                    for p in sorted((demo / "images").iterdir())]),
     }
 
 

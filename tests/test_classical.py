@@ -160,8 +160,9 @@ def low_dose(polarity: str, dose: float, seed: int, particles: bool = True, shap
     rng = np.random.default_rng(seed)
     truth = place_discs(shape, [10] * 25, rng, gap=4) > 0 if particles else np.zeros(shape, bool)
     carbon = ndi.gaussian_filter(rng.normal(size=shape), 1.5)
+    carbon *= 0.04 / carbon.std()
     discs = 0.3 * ndi.gaussian_filter(truth.astype(float), 1.0)
-    signal = 0.8 + 0.04 * carbon / carbon.std() - discs if polarity == "dark" else 0.2 + 0.04 * carbon / carbon.std() + discs
+    signal = 0.8 + carbon - discs if polarity == "dark" else 0.2 + carbon + discs
     counts = rng.poisson(dose * np.clip(signal, 0, None))
     return (counts / counts.max()).astype(np.float32), truth
 
