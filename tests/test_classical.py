@@ -180,8 +180,9 @@ def test_low_dose_discs_are_found_not_noise_specks(polarity, dose):
 
 
 @pytest.mark.parametrize(("polarity", "dose"), [("dark", 20.0), ("dark", 100.0), ("bright", 5.0), ("bright", 20.0)])
-def test_pure_noise_gives_an_empty_mask(polarity, dose):
-    """Carbon and shot noise without a particle: no component is handed on (the old segmenter kept noise
-    clusters, 36-212 px in all: checked)."""
+def test_pure_noise_gives_an_empty_mask(polarity, dose, caplog):
+    """Carbon and shot noise without a particle: no component is handed on, and the log says the mask was
+    noise (the old segmenter kept noise clusters, 36-212 px in all: checked)."""
     image, _ = low_dose(polarity, dose, seed=0, particles=False)
     assert classical_mask(image, polarity).sum() == 0
+    assert "components were noise" in caplog.text

@@ -286,6 +286,6 @@ def significant_components(tophat: np.ndarray, labels: np.ndarray, sizes: np.nda
     keep[0] = False
     dropped = int(np.count_nonzero(~keep[1:]))
     if dropped and dropped >= (len(sizes) - 1) / 2:
-        log.info("classical rough mask: %d of %d components were noise (contrast below %.0f sigma of the "
+        log.warning("classical rough mask: %d of %d components were noise (contrast below %.0f sigma of the "
                  "background at their size) and were dropped", dropped, len(sizes) - 1, _K_SIGNIFICANT)
     return keep
