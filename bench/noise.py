@@ -1,7 +1,7 @@
 """Noise-robustness curve of the rough-mask segmenters on real images with ground truth, degraded to low dose.
 
     flock /tmp/cpu.lock python bench/noise.py [--emps N] [--stem N] [--max-side PX] [--sets emps,stem,demo]
-                                              [--doses 100,20,5] [--old REV] [--out DIR]
+                                              [--methods classical,...] [--doses 100,20,5] [--old REV] [--out DIR]
 
 Each image with ground truth (EMPS test split: instance masks, scored by particle IoU and object F1; STEM
 catalyst images and the demo stack: YOLO boxes, scored by box recall and centroid precision; the project's
@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--doses", default="100,20,5", help="e-/px, comma-separated ('clean' is always run)")
     parser.add_argument("--old", default="e5e4123", help="git revision of the old classical segmenter ('' skips it)")
     parser.add_argument("--sets", default="emps,stem,demo")
+    parser.add_argument("--methods", default="classical,classical_old,gauss_otsu,tophat_otsu")
     parser.add_argument("--max-side", type=int, default=0,
                         help="skip images whose longer side exceeds this (px; 0: none). Scoring the 2048 px STEM "
                              "images, where the baselines find thousands of specks, is most of the run time")
@@ -128,6 +129,7 @@ def main() -> None:
     methods = {"classical": classical.classical_mask, "gauss_otsu": gauss_otsu, "tophat_otsu": tophat_otsu}
     if args.old:
         methods["classical_old"] = old_classical(args.old)
+    methods = {k: v for k, v in methods.items() if k in args.methods.split(",")}
     options = PSDOptions()
     rows, start = [], time.time()
     chosen = {k: v for k, v in sets(args.emps, args.stem).items() if k in args.sets.split(",")}
