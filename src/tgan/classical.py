@@ -278,7 +278,7 @@ def significant_components(tophat: np.ndarray, labels: np.ndarray, sizes: np.nda
     means = ndi.mean(tophat, labels, np.arange(len(sizes)))
     keep = np.zeros(len(sizes), bool)
     sides = np.maximum(1, 2 ** np.floor(np.log2(np.sqrt(np.maximum(sizes, 1))))).astype(int)
-    for side in np.unique(sides[1:]):  # windows of 1, 2, 4, ... px: a component is tested at the next smaller
+    for side in np.unique(sides[1:]):  # windows of 1, 2, 4, ... px a side: the largest within the component's area
         local = ndi.uniform_filter(tophat, int(side))[background]
         spread = _mad_sigma(local) if local.size else 0.0
         chosen = sides == side
@@ -287,5 +287,5 @@ def significant_components(tophat: np.ndarray, labels: np.ndarray, sizes: np.nda
     dropped = int(np.count_nonzero(~keep[1:]))
     if dropped and dropped >= (len(sizes) - 1) / 2:
         log.warning("classical rough mask: %d of %d components were noise (contrast below %.0f sigma of the "
-                 "background at their size) and were dropped", dropped, len(sizes) - 1, _K_SIGNIFICANT)
+                    "background at their size) and were dropped", dropped, len(sizes) - 1, _K_SIGNIFICANT)
     return keep
