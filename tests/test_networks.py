@@ -39,3 +39,32 @@ def test_npssegnet_loads_local_encoder_weights_only(tmp_path):
     assert torch.equal(net.encoder.conv1.weight, source.encoder.conv1.weight)
     with pytest.raises(FileNotFoundError, match="encoder weights file not found"):
         networks.npssegnet("resnet18", [32, 16, 8], 3, encoder_weights=str(tmp_path / "missing.pt"))
+
+
+def test_large_generator_passes_recompute_activations_for_the_same_gradients(monkeypatch):
+    """Above CHECKPOINT_ABOVE_BYTES a training pass of the CycleGAN generator keeps only the inputs of its runs
+    of layers and recomputes them in the backward pass (each residual block runs twice): the output and every
+    gradient are those of the plain pass. Inference and small passes run once."""
+    torch.manual_seed(0)
+    net = networks.ResnetGenerator(1, 1, ngf=8, n_blocks=2, identity_init=True)
+    x = torch.rand(2, 1, 64, 64) * 2 - 1
+    calls = []
+    net.model[10].register_forward_hook(lambda *_: calls.append(1))  # the first residual block
+    assert isinstance(net.model[10], networks.ResnetBlock)
+
+    def step(threshold):
+        monkeypatch.setattr(networks, "CHECKPOINT_ABOVE_BYTES", threshold)
+        calls.clear()
+        net.zero_grad()
+        out = net(x)
+        out.square().mean().backward()
+        return out.detach(), [p.grad.clone() for p in net.parameters()], len(calls)
+
+    plain, checkpointed = step(float("inf")), step(0)
+    assert (plain[2], checkpointed[2]) == (1, 2)
+    assert torch.equal(plain[0], checkpointed[0])
+    assert all(torch.equal(a, b) for a, b in zip(plain[1], checkpointed[1]))
+    with torch.no_grad():
+        calls.clear()
+        net(x)
+    assert len(calls) == 1

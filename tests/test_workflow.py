@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import yaml
 from scipy import ndimage
 
 from synthetic import particle_image
@@ -223,17 +224,21 @@ def test_lint_is_clean(tmp_path):
 
 
 def test_a_generator_that_did_not_learn_stops_its_stack_with_the_stage_and_figure(tmp_path):
-    """pix2pix at a learning rate that cannot move the weights: its self-check stops the stack before gen1,
-    and the error names the stage, the figure and what to try."""
+    """pix2pix at a learning rate that cannot move the weights, with self_checks.on_failure stop: the first stage
+    that would use it (generate_gen1) stops the stack, and the error names the stage, the figure and what to try.
+    pix2pix's own outputs, its failed check included, stay: switching to fallback does not retrain it."""
     make_stack(tmp_path / "s", "bright", seed=20, n_images=3)
-    config = write_config(tmp_path / "stacks.yaml", {"s": {
+    config = tmp_path / "stacks.yaml"
+    config.write_text(yaml.safe_dump({"self_checks": {"on_failure": "stop"}, "stacks": {"s": {
         "images": str(tmp_path / "s"),
-        "pix2pix": {"lr": 1e-12, "n_epochs": 2, "n_epochs_decay": 0, "crops_per_epoch": 8}}})
+        "pix2pix": {"lr": 1e-12, "n_epochs": 2, "n_epochs_decay": 0, "crops_per_epoch": 8}}}}))
     result = snakemake(tmp_path, "--cores", "1", "results/s/gen1", configs=[config])
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "self-check of pix2pix failed" in output and "l1_drop" in output and "pix2pix epochs" in output
-    assert not (tmp_path / "results/s/gen1").exists() and not (tmp_path / "results/s/checks/pix2pix.csv").exists()
+    assert not (tmp_path / "results/s/gen1").exists()
+    assert not pd.read_csv(tmp_path / "results/s/checks/pix2pix.csv")["passed"].all()
+    assert "StageCheckFailed" in (tmp_path / "logs/s/generate_gen1.log").read_text()
 
 
 def test_adaptation_rounds_take_their_rough_masks_from_the_previous_round(tmp_path):

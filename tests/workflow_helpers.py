@@ -3,6 +3,7 @@ snakemake command, and the jobs that a run plans."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -27,7 +28,9 @@ def snakemake(workdir: Path, *args: str, configs=()) -> subprocess.CompletedProc
     configfiles = [str(ROOT / "config" / "tiny.yaml"), *map(str, configs)]
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", *configfiles, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    # the jobs' scripts import this checkout's package, not the one a virtual environment may have installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=env)
 
 
 def make_image(path: Path, seed: int, polarity: str = "bright") -> np.ndarray:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 # Grey levels (of 255) within which a pixel counts as the row's background or as pure white/black:
 # JPEG compression rings around text by a few levels.
@@ -211,13 +213,7 @@ def _text_lines(levels: np.ndarray, components: list) -> list[list[tuple[slice, 
     baseline, LINE_GAP apart): glyphs are joined to every neighbour that fits, lines are what is joined."""
     glyphs = sorted((box for labels, box, k in components if _is_glyph(levels, labels, box, k)),
                     key=lambda b: b[1].start)
-    line = list(range(len(glyphs)))
-
-    def root(i: int) -> int:
-        while line[i] != i:
-            i = line[i]
-        return i
-
+    pairs = []
     for i, a in enumerate(glyphs):
         ha = a[0].stop - a[0].start
         for j in range(i + 1, len(glyphs)):
@@ -228,10 +224,12 @@ def _text_lines(levels: np.ndarray, components: list) -> list[list[tuple[slice, 
             tall = max(ha, hb)
             if (tall <= LINE_HEIGHT_RATIO * min(ha, hb) and b[1].start - a[1].stop <= LINE_GAP * tall
                     and abs(a[0].stop - b[0].stop) <= max(2, LINE_BASELINE * tall)):
-                line[root(j)] = root(i)
+                pairs.append((i, j))
+    rows, cols = np.array(pairs, int).reshape(-1, 2).T
+    joined = coo_matrix((np.ones(len(pairs)), (rows, cols)), shape=(len(glyphs), len(glyphs)))
     lines: dict[int, list[tuple[slice, slice]]] = {}
-    for i, box in enumerate(glyphs):
-        lines.setdefault(root(i), []).append(box)
+    for box, line in zip(glyphs, connected_components(joined, directed=False)[1]):
+        lines.setdefault(int(line), []).append(box)
     return [parts for parts in lines.values() if len(parts) >= MIN_LINE_GLYPHS]
 
 

@@ -1,11 +1,13 @@
-"""Self-checks of the learned stages, without labels.
+"""Self-checks of the learned stages, without labels, and what the stack does when one fails.
 
 Users have no ground truth: a collapsed pix2pix (a flat grey square), an empty generation or a
 CycleGAN that smeared the particles away would still give a PSD, of garbage. So every learned stage
-checks that its own output does what the stage is for, writes the figures to
-`results/{stack}/checks/{stage}.csv` (figure, value, limit, passed) and, when a figure is out of its
-limit, stops the stack with a message that names the stage, the figure and what to try
-(`self_checks.on_failure: stop`, the default) or only warns (`warn`).
+checks that its own output does what the stage is for and writes the figures to
+`results/{stack}/checks/{stage}.csv` (figure, value, limit, passed), failed or not. What a failure does is
+decided by the rules that use the stage's output (see `go_on` and tgan.fallback), so that the stage itself
+does not depend on `self_checks.on_failure`: `fallback` (the default) leaves the failed stage out and goes
+down the ladder of tgan.fallback, `stop` stops the stack with a message that names the stage, the figure and
+what to try, `warn` goes on with the failed stage's output.
 
 The figures compare particle contrast: the mean intensity inside the masks minus outside (sign by
 polarity) of the generated images, against that of the real images under their rough masks. It is
@@ -27,11 +29,26 @@ from .files import write_csv
 
 log = logging.getLogger(__name__)
 
-ON_FAILURE = ("stop", "warn")
+ON_FAILURE = ("fallback", "stop", "warn")
+SKIPPED = "skipped"  # the figure of a stage that did not run (an earlier stage failed its check)
+
+# What to try when a stage's check fails ({stack}: the stack's name), in the message of `stop`.
+ADVICE = {
+    "pix2pix": "The generator did not learn the particles of its training pairs: look at the rough masks "
+               "(results/{stack}/rough_masks: do they cover the particles? is the stack's polarity right?) and the "
+               "losses (pix2pix/losses.csv); try more pix2pix epochs or another pix2pix.lr.",
+    "gen1": "pix2pix makes particles on its training masks but not on the synthetic ones: look at "
+            "results/{stack}/synthetic_masks (sizes, density) against the rough masks.",
+    "gen2": "The CycleGAN lost the geometry of gen1: try cyclegan.identity_init: true, a larger "
+            "cyclegan.lambda_cycle or fewer CycleGAN epochs.",
+    "npssegnet": "NPsSegNet does not find the particles of the rough masks on the real morphology images: the "
+                 "virtual images are unlike the real ones (see the gen1 and gen2 checks), or NPsSegNet needs more "
+                 "epochs; npssegnet.real_fraction > 0 adds real images to its training.",
+}
 
 
 class StageCheckFailed(RuntimeError):
-    """A learned stage failed its self-check: its output must not reach the PSD."""
+    """A learned stage failed its self-check and self_checks.on_failure is 'stop'."""
 
 
 @dataclass
@@ -68,25 +85,79 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else float("nan")
 
 
-def judge(stage: str, figures: list[Figure], out: str | os.PathLike, on_failure: str, advice: str) -> None:
-    """Write the figures of `stage` to `out` (CSV) and log them; on a failed figure stop or warn."""
-    if on_failure not in ON_FAILURE:
-        raise ValueError(f"self_checks.on_failure must be one of {ON_FAILURE}, got {on_failure!r}")
+def judge(stage: str, figures: list[Figure], out: str | os.PathLike) -> bool:
+    """Write the figures of `stage` to `out` (CSV) and log them, failed or not; whether all passed. The rules
+    that use the stage's output decide what a failure does (`go_on`)."""
     table = pd.DataFrame([{"stage": stage, "figure": f.name, "value": f.value, "limit": f.limit,
                            "passed": f.passed, "meaning": f.meaning} for f in figures])
     for f in figures:
         log.info("self-check %s: %s = %.3g (limit >= %.3g): %s", stage, f.name, f.value, f.limit,
                  "passed" if f.passed else "FAILED")
-    failed = [f for f in figures if not f.passed]
-    if not failed:
-        write_csv(out, table)
-        return
-    what = "; ".join(f"{f.name} = {f.value:.3g}, needs >= {f.limit:.3g} ({f.meaning})" for f in failed)
-    message = f"self-check of {stage} failed: {what}. {advice}"
-    if on_failure == "stop":
-        raise StageCheckFailed(message)
-    log.warning("%s (self_checks.on_failure is 'warn': going on)", message)
     write_csv(out, table)
+    if not table["passed"].all():
+        log.warning("self-check of %s FAILED (%s)", stage, failure(table))
+    return bool(table["passed"].all())
+
+
+def skip(stage: str, out: str | os.PathLike, reason: str) -> None:
+    """The check file of a stage that did not run, saying why (an earlier stage failed its check)."""
+    log.warning("%s skipped: %s", stage, reason)
+    write_csv(out, pd.DataFrame([{"stage": stage, "figure": SKIPPED, "value": float("nan"), "limit": float("nan"),
+                                  "passed": False, "meaning": reason}]))
+
+
+def failure(table: pd.DataFrame) -> str:
+    """The failed figures of a check table, in words."""
+    failed = table[~table["passed"].astype(bool)]
+    return "; ".join(f"{r.figure} = {r.value:.3g}, needs >= {r.limit:.3g} ({r.meaning})" for r in failed.itertuples())
+
+
+@dataclass
+class Outcome:
+    """A stage's check as the next stages see it: passed, failed (with the figures in words) or skipped."""
+    stage: str
+    state: str  # "passed", "failed" or "skipped"
+    why: str    # "" when passed
+
+    @property
+    def passed(self) -> bool:
+        return self.state == "passed"
+
+
+def outcome(check_csv: str | os.PathLike) -> Outcome:
+    """Read a stage's check file."""
+    table = pd.read_csv(check_csv)
+    stage = str(table["stage"].iloc[0])
+    if (table["figure"] == SKIPPED).any():
+        return Outcome(stage, "skipped", str(table["meaning"].iloc[0]))
+    if table["passed"].astype(bool).all():
+        return Outcome(stage, "passed", "")
+    return Outcome(stage, "failed", failure(table))
+
+
+def go_on(check: Outcome, on_failure: str, stack: str) -> bool:
+    """Whether the stage's output is used: yes when it passed; when it failed, stop (StageCheckFailed with the
+    figures and what to try), go on with it (warn) or leave it out (fallback: False). A skipped stage is
+    never used."""
+    if on_failure not in ON_FAILURE:
+        raise ValueError(f"self_checks.on_failure must be one of {ON_FAILURE}, got {on_failure!r}")
+    if check.passed:
+        return True
+    if on_failure == "stop":
+        if check.state == "skipped":
+            raise StageCheckFailed(f"{check.stage} was skipped: {check.why}")
+        raise StageCheckFailed(f"self-check of {check.stage} failed: {check.why}. "
+                               f"{ADVICE.get(check.stage, '').format(stack=stack)} To go on without it, set "
+                               "self_checks.on_failure: fallback (the default); to go on with it, warn.")
+    if check.state == "skipped":
+        return False
+    if on_failure == "warn":
+        log.warning("self-check of %s failed (%s); self_checks.on_failure is 'warn': going on with it", check.stage,
+                    check.why)
+        return True
+    log.warning("self-check of %s failed (%s); self_checks.on_failure is 'fallback': leaving it out", check.stage,
+                check.why)
+    return False
 
 
 def pix2pix_figures(generated: list[np.ndarray], real: list[np.ndarray], masks: list[np.ndarray],

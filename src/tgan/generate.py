@@ -11,7 +11,7 @@ from torch import nn
 from . import cyclegan, pix2pix
 from .data import from_gan, to_gan
 from .inference import tiled_apply
-from .training import load_checkpoint
+from .training import load_checkpoint, refuse_skipped
 
 BUILDERS = {"pix2pix": pix2pix.build_generator, "cyclegan": cyclegan.build_generator}
 
@@ -20,6 +20,7 @@ def load_generator(path: str | os.PathLike, device: torch.device) -> nn.Module:
     """Rebuild a generator from its file (architecture and weights) in eval mode; its `takes_background`
     says whether it wants a particle-free background beside the mask (pix2pix.background)."""
     state = load_checkpoint(path)
+    refuse_skipped(path, state)
     if state.get("kind") not in BUILDERS:
         raise ValueError(f"{path}: not a generator file (kind {state.get('kind')!r})")
     net = BUILDERS[state["kind"]](state["arch"])

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import segmentation_models_pytorch as smp
 import torch
+from torchvision.ops import boxes as box_ops
 from scipy import stats
 from scipy.spatial.distance import cdist
 from scipy.optimize import linear_sum_assignment
@@ -89,16 +90,10 @@ def instance_iou(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 
 def box_iou(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """IoU matrix of boxes (x0, y0, x1, y1): rows truth, columns prediction."""
-    truth, pred = np.asarray(truth, float).reshape(-1, 4), np.asarray(pred, float).reshape(-1, 4)
-    x0 = np.maximum(truth[:, None, 0], pred[None, :, 0])
-    y0 = np.maximum(truth[:, None, 1], pred[None, :, 1])
-    x1 = np.minimum(truth[:, None, 2], pred[None, :, 2])
-    y1 = np.minimum(truth[:, None, 3], pred[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
-    union = area(truth)[:, None] + area(pred)[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    """IoU matrix of boxes (x0, y0, x1, y1): rows truth, columns prediction (torchvision's; 0 for boxes
+    without area)."""
+    truth, pred = (torch.as_tensor(np.asarray(b, float).reshape(-1, 4)) for b in (truth, pred))
+    return np.nan_to_num(box_ops.box_iou(truth, pred).numpy())
 
 
 def _ratio(num: float, den: float) -> float:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import albumentations as A
@@ -36,9 +37,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import networks
 from .data import standardise
+from .evaluation import cover_tiles
 from .inference import tiled_apply
 from .options import NPsSegNetOptions, SegmentOptions, as_dict
-from .training import RandomStates, fingerprint, load_checkpoint, run_epochs, save_checkpoint, seed_everything
+from .training import (RandomStates, fingerprint, load_checkpoint, refuse_skipped, run_epochs, save_checkpoint,
+                       seed_everything)
 
 ARCH_KEYS = ("encoder", "encoder_depth", "decoder_channels")
 IGNORE = 2  # label of pixels left out of the loss (0 background, 1 particle)
@@ -55,6 +58,17 @@ def pseudo_labels(mask: np.ndarray, band_px: int) -> np.ndarray:
         shrunk = ndimage.binary_erosion(mask, structure, iterations=band_px, border_value=1)
         labels[grown & ~shrunk] = IGNORE
     return labels
+
+
+def pseudo_label_dataset(real_images: list[np.ndarray], rough_masks: list[np.ndarray], tile: int,
+                         opts: NPsSegNetOptions) -> tuple[list[np.ndarray], list[np.ndarray], NPsSegNetOptions]:
+    """NPsSegNet's (image, mask) pairs and options with no virtual images (fallback method pseudo_labels_only,
+    tgan.fallback): every training crop is cut from the real images with their rough masks as pseudo-labels
+    (real_fraction 1, the ignore band of `opts`); the pairs, tiles of the virtual images' side cut from the
+    same images, serve only its validation figures, which are therefore not held out."""
+    images = [t for image in real_images for t in cover_tiles(image, tile)]
+    masks = [t for mask in rough_masks for t in cover_tiles(np.asarray(mask, bool), tile)]
+    return images, masks, replace(opts, real_fraction=1.0)
 
 
 def augmentation(opts: NPsSegNetOptions, rngs: tuple[np.random.Generator, random.Random]) -> A.Compose:
@@ -233,6 +247,7 @@ class MeanProbability(nn.Module):
 def load_model(path: str | os.PathLike, device: torch.device) -> nn.Module:
     """Rebuild NPsSegNet from its model file in eval mode (its members averaged when it has several)."""
     state = load_checkpoint(path)
+    refuse_skipped(path, state)
     if state.get("kind") != "npssegnet":
         raise ValueError(f"{path}: not an NPsSegNet model file (kind {state.get('kind')!r})")
     arch = state["arch"]

@@ -57,14 +57,6 @@ class CycleGANOptions(GANOptions):
 
 
 @dataclass
-class SyntheticMaskOptions:
-    """How many synthetic masks, and their side in pixels."""
-
-    count: int = 2000
-    size: int = 512
-
-
-@dataclass
 class NPsSegNetOptions:
     """NPsSegNet (UNet++, ResNet34): Focal(alpha 0.25) + Jaccard, AdamW 3e-4 wd 5e-4, StepLR(5, 0.9)."""
 

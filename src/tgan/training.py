@@ -54,6 +54,24 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
+def save_skipped(path: str | os.PathLike, stage: str, reason: str) -> None:
+    """In place of a network file: the record of a stage that was skipped (an earlier stage failed its
+    self-check), which the loaders refuse with its reason instead of loading a network that does not exist."""
+    save_checkpoint(path, {"kind": "skipped", "stage": stage, "reason": reason})
+
+
+def skipped_reason(state: dict[str, Any]) -> str | None:
+    """Why the stage of a loaded network file was skipped, or None for a network."""
+    return state["reason"] if state.get("kind") == "skipped" else None
+
+
+def refuse_skipped(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """A clear error for a skipped stage's record loaded as a network."""
+    reason = skipped_reason(state)
+    if reason is not None:
+        raise ValueError(f"{path}: holds no network: the {state['stage']} stage was skipped ({reason})")
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a model or checkpoint file safely: tensors and plain values only (`weights_only=True`).
 

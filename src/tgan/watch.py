@@ -47,8 +47,6 @@ from .psd import PARTICLE_COLUMNS, counted, measure, summarise
 
 log = logging.getLogger("tgan.watch")
 
-FRAME_COLUMNS = ["frame", "image", "file", "frame_in_file", "time", "time_source", "elapsed_s", "latency_s",
-                 "process_s"]
 REJECTED_COLUMNS = ["file", "size", "mtime_ns", "reason", "time"]
 
 

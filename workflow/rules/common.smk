@@ -51,7 +51,6 @@ if not STACKS:
 ENV = "../../envs/tgan.yaml"
 MAX_THREADS = config["max_threads"]
 GPU_MEM_MB = config["gpu_mem_mb"]
-STEP_SECTIONS = ("split_subsets", "rough_masks", "pix2pix", "synthesize_masks", "cyclegan", "npssegnet", "segment")
 
 
 wildcard_constraints:
@@ -190,6 +189,18 @@ def npssegnet_settings(stack, real_fraction=None):
     return options
 
 
+def segment_input(wildcards):
+    """The images, the NPsSegNet that segments them with its check and method record, and the model of the
+    rough-mask segmenter (method model) that replaces it when it failed its check."""
+    source = model_stack(wildcards.stack)
+    inputs = {"images": list(stack_images(wildcards.stack).values()), "model": npssegnet_model(wildcards.stack),
+              "check": f"results/{source}/checks/npssegnet.csv", "method": f"results/{source}/npssegnet/method.json"}
+    rough = stack_settings(wildcards.stack, "rough_masks")
+    if rough["method"] == "model":
+        inputs["rough_model"] = npssegnet_model(rough["from_stack"])
+    return inputs
+
+
 def rough_masks_segment(wildcards):
     """The stack's segment settings, which only the `model` method uses: a threshold changed for the stack's
     own segmentation does not redo its classical rough masks (and retrain the chain)."""
@@ -218,6 +229,11 @@ def segmentation_mask(stack, image):
     """The mask of one image, inside the output folder of the stack's segment checkpoint: asking the checkpoint
     for its folder makes Snakemake run it first (one job per stack)."""
     return f"{checkpoints.segment.get(stack=stack).output[0]}/{image}.png"
+
+
+def segmentation_method(wildcards):
+    """segment's record of the method that made the stack's masks (tgan.fallback)."""
+    return f"{checkpoints.segment.get(stack=wildcards.stack).output[0]}/method.json"
 
 
 def segmentation_masks(wildcards):

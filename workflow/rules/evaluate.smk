@@ -6,6 +6,7 @@ rule train_npssegnet_gen1:
     input:
         unpack(pseudo_labels_input),
         images="results/{stack}/gen1",
+        gen1_check="results/{stack}/checks/gen1.csv",  # an empty gen1 (left out): why
         masks="results/{stack}/synthetic_masks",
         subsets="results/{stack}/subsets.json",
         rough_masks="results/{stack}/rough_masks",

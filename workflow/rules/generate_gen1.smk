@@ -1,9 +1,11 @@
 rule generate_gen1:
-    """Step 5: 1st generation images = pix2pix(synthetic masks)."""
+    """Step 5: 1st generation images = pix2pix(synthetic masks). Reads pix2pix's check first: a failed pix2pix
+    stops the stack here (self_checks.on_failure stop) or is left out (fallback: gen1 empty, its check file says
+    why)."""
     input:
         generator="results/{stack}/pix2pix/generator.pt",
         masks="results/{stack}/synthetic_masks",
-        reference="results/{stack}/checks/pix2pix.csv",
+        reference="results/{stack}/checks/pix2pix.csv",  # pix2pix's check, and the real images' figures
         # the real supports pix2pix.background draws on
         subsets="results/{stack}/subsets.json",
         rough_masks="results/{stack}/rough_masks",

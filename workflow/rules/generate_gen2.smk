@@ -1,5 +1,6 @@
 rule generate_gen2:
-    """Step 7: 2nd generation = CycleGAN(gen1), paired with the synthetic masks (the virtual dataset)."""
+    """Step 7: 2nd generation = CycleGAN(gen1), paired with the synthetic masks (the virtual dataset); empty when
+    the CycleGAN was skipped (its check file says why)."""
     input:
         generator="results/{stack}/cyclegan/generator.pt",
         masks="results/{stack}/gen1",
@@ -10,7 +11,6 @@ rule generate_gen2:
                       subcategory="self-checks"),
     params:
         polarity=polarity,
-        on_failure=config["self_checks"]["on_failure"],
     threads: MAX_THREADS
     resources:
         gpu=1,

@@ -1,7 +1,9 @@
 rule psd:
-    """Particle-size distribution of the stack: per-particle table, summaries, histogram (nm when calibrated)."""
+    """Particle-size distribution of the stack: per-particle table, summaries, histogram (nm when calibrated);
+    the summary names the method that made the masks, and why (the fallback ladder)."""
     input:
         masks=segmentation_masks,
+        method=segmentation_method,
         images=lambda w: list(stack_images(w.stack).values()),
         calibrations=lambda w: stack_calibrations(w.stack),
     output:

@@ -2,14 +2,20 @@ checkpoint segment:
     """Step 8b: segment every image of the stack with its NPsSegNet, or with the NPsSegNet of the stack named by
     its segment_with, in one job: the model is loaded once, and each image costs one forward pass (whole image,
     tiles only when it is too large) instead of seconds of Python and torch start-up. A checkpoint, so that the
-    per-image rules downstream (overlay) can depend on the masks inside its output folder."""
+    per-image rules downstream (overlay) can depend on the masks inside its output folder.
+    When NPsSegNet failed its own check, the stack's rough-mask segmenter segments every image instead
+    (self_checks.on_failure fallback; stop: the stack stops here). method.json in the output folder says which
+    method made the masks, and why (tgan.fallback)."""
     input:
-        images=lambda w: list(stack_images(w.stack).values()),
-        model=lambda w: npssegnet_model(w.stack),
+        unpack(segment_input),
     output:
         directory("results/{stack}/segmentation"),
     params:
         settings=lambda w: stack_settings(w.stack, "segment"),
+        on_failure=config["self_checks"]["on_failure"],
+        # the rough-mask segmenter, which segments every image when NPsSegNet failed its check (fallback)
+        rough_masks=rough_masks_settings,
+        polarity=polarity,
     threads: MAX_THREADS
     resources:
         gpu=1,

@@ -1,14 +1,19 @@
 rule train_npssegnet:
-    """Step 8a: NPsSegNet (UNet++) trained on the virtual dataset (gen2, synthetic masks)."""
+    """Step 8a: NPsSegNet (UNet++) trained on the virtual dataset (gen2, synthetic masks), or down the fallback
+    ladder (gen1; the real images with their pseudo-labels alone) when the gen2 or gen1 check failed."""
     input:
         unpack(pseudo_labels_input),
-        images="results/{stack}/gen2",
+        gen1="results/{stack}/gen1",
+        gen2="results/{stack}/gen2",
+        gen1_check="results/{stack}/checks/gen1.csv",
+        gen2_check="results/{stack}/checks/gen2.csv",
         masks="results/{stack}/synthetic_masks",
         subsets="results/{stack}/subsets.json",
         rough_masks="results/{stack}/rough_masks",
     output:
         model="results/{stack}/npssegnet/model.pt",
         losses="results/{stack}/npssegnet/losses.csv",
+        method="results/{stack}/npssegnet/method.json",
         checks=report("results/{stack}/checks/npssegnet.csv", caption="../report/checks.rst", category="{stack}",
                       subcategory="self-checks"),
     params:

@@ -11,7 +11,6 @@ rule train_pix2pix:
     params:
         options=lambda w: stack_settings(w.stack, "pix2pix"),
         polarity=polarity,
-        on_failure=config["self_checks"]["on_failure"],
         seed=config["seed"],
     threads: MAX_THREADS
     resources:

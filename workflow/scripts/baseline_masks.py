@@ -1,6 +1,6 @@
 """baseline_masks: the masks of every comparison method on the images with ground truth.
 
-masks/classical, masks/gen1_only, masks/supervised (each image by the fold model that did not see
+masks/classical, masks/gen1_only (none when gen1 was left out), masks/supervised (each image by the fold model that did not see
 it) and masks/rough_masks (the stack's rough-mask segmenter on every image, when it is not the plain
 classical one: another method, or outlines moved by rough_masks.edge_level).
 """
@@ -13,6 +13,7 @@ from tgan.images import read_image, write_mask
 from tgan.npssegnet import load_model, segment
 from tgan.options import SegmentOptions, from_dict
 from tgan.rough_masks import make_segmenter
+from tgan.training import load_checkpoint, skipped_reason
 
 device = job.start_network(snakemake)
 params = snakemake.params
@@ -21,8 +22,12 @@ methods = {"classical": lambda image: classical_mask(image, params.polarity)}
 if params.rough["method"] != "classical" or params.rough.get("edge_level"):
     methods["rough_masks"] = make_segmenter(params.rough, params.polarity, device, snakemake.input.get("rough_model"),
                                             settings)
-gen1_net = load_model(snakemake.input.gen1_model, device)
-methods["gen1_only"] = lambda image: segment(gen1_net, image, device, settings)
+gen1_state = load_checkpoint(snakemake.input.gen1_model)
+if skipped_reason(gen1_state) is None:
+    gen1_net = load_model(snakemake.input.gen1_model, device)
+    methods["gen1_only"] = lambda image: segment(gen1_net, image, device, settings)
+else:  # gen1 was left out (fallback ladder): no gen1-only masks
+    print(f"gen1_only: no masks, {skipped_reason(gen1_state)}")
 fold_nets = {int(Path(p).parent.name.removeprefix("fold")): load_model(p, device)
              for p in snakemake.input.supervised}
 

@@ -33,6 +33,8 @@ sources = {"label_free": {n: p for n, p in zip(names, snakemake.input.segmentati
            "gen1_only": {n: folder / "gen1_only" / f"{n}.png" for n in names},
            "supervised": {n: folder / "supervised" / f"{n}.png" for n in names},
            "classical": {n: folder / "classical" / f"{n}.png" for n in names}}
+if not (folder / "gen1_only").is_dir():  # gen1 was left out by the fallback ladder: no ablation to score
+    del sources["gen1_only"]
 options = from_dict(PSDOptions, params.psd)
 # the burned-in annotations import_image found: the psd rule leaves them out, so the scores do too
 ignore = {n: ignore_mask(images[n].shape, json.loads(Path(p).read_text()))

@@ -16,19 +16,21 @@ from tgan.files import write_csv
 from tgan.generate import load_generator, translate
 from tgan.images import read_image
 from tgan.pix2pix import conditions, morphology_pairs
+from tgan.training import load_checkpoint, skipped_reason
 
 device = job.start_network(snakemake)
 params = snakemake.params
 pix2pix = load_generator(snakemake.input.pix2pix, device)
-cyclegan = load_generator(snakemake.input.cyclegan, device)
+skipped = skipped_reason(load_checkpoint(snakemake.input.cyclegan))  # the CycleGAN left out (fallback ladder)
+cyclegan = load_generator(snakemake.input.cyclegan, device) if skipped is None else None
 masks, morphology = morphology_pairs(snakemake.input.subsets, snakemake.input.rough_masks)
 
 paired = {"gen1": [], "gen2": []}
 for condition, real in zip(conditions(masks, morphology, pix2pix.takes_background), morphology, strict=True):
     gen1 = translate(pix2pix, condition, device)
-    gen2 = translate(cyclegan, gen1, device)
     paired["gen1"].append(metrics.ssim_psnr(gen1, real))
-    paired["gen2"].append(metrics.ssim_psnr(gen2, real))
+    if cyclegan is not None:
+        paired["gen2"].append(metrics.ssim_psnr(translate(cyclegan, gen1, device), real))
 
 real_images = [read_image(p) for p in snakemake.input.images]
 rng = np.random.default_rng(params.seed)
@@ -36,6 +38,10 @@ real_features = np.vstack([metrics.crop_features(i, rng) for i in real_images])
 rows = []
 for generation in ("gen1", "gen2"):
     generated = [read_image(p) for p in sorted(Path(getattr(snakemake.input, generation)).glob("*.png"))]
+    if not generated or not paired[generation]:  # left out by the fallback ladder (checks/gen1.csv, gen2.csv)
+        rows += [{"generation": generation, "metric": k, "value": np.nan, "note": f"no {generation}: left out"}
+                 for k in ("ssim", "psnr_db", "kernel_mmd", "fid", "kid", "inception_score")]
+        continue
     features = np.vstack([metrics.crop_features(i, rng) for i in generated])
     ssim, psnr = np.mean(paired[generation], axis=0)
     values = {"ssim": ssim, "psnr_db": psnr, "kernel_mmd": metrics.standardised_mmd(features, real_features, rng)}

@@ -1,10 +1,12 @@
-"""psd: particles.csv, summary.csv and histogram.png of one stack from its segmentation masks and images."""
+"""psd: particles.csv, summary.csv and histogram.png of one stack from its segmentation masks and images; the
+summary's method and method_reason columns say which method made the masks (segmentation/method.json)."""
 
 from pathlib import Path
 
 import pandas as pd
 
 from tgan import job
+from tgan.fallback import Method
 from tgan.figures import histogram
 from tgan.files import write_csv
 from tgan.options import PSDOptions, from_dict
@@ -23,6 +25,9 @@ for mask, image_path, calibration in zip(snakemake.input.masks, snakemake.input.
 particles = pd.concat(tables, ignore_index=True)
 write_csv(snakemake.output.particles, particles)
 summary = with_calibration(summarise(particles, fields, stack, options.bootstrap, snakemake.params.seed), records)
+method = Method.read(snakemake.input.method)  # which rung of the fallback ladder made the masks
+summary["method"], summary["method_reason"] = method.method, method.reason
+print(f"masks made by method {method.method}: {method.reason}")
 write_csv(snakemake.output.summary, summary)
 histogram(counted(particles, options.exclude_border), summary.set_index("image").loc[ALL_IMAGES],
           snakemake.output.histogram, stack, options.bootstrap, snakemake.params.seed)

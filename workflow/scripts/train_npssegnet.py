@@ -1,38 +1,72 @@
-"""train_npssegnet, train_npssegnet_gen1: a virtual dataset (gen2 or gen1 image, synthetic mask), and real
+"""train_npssegnet, train_npssegnet_gen1: a virtual dataset (generated images, synthetic masks), and real
 images with their rough masks as pseudo-labels (npssegnet.real_fraction: the morphology subset's, or with
 npssegnet.pseudo_labels all every image's) -> model.pt.
-train_npssegnet then checks the model against the rough masks (results/{stack}/checks/npssegnet.csv)."""
+
+train_npssegnet picks its virtual dataset from the gen1 and gen2 checks (tgan.fallback: gen2, else gen1, else
+none: the real images with their pseudo-labels alone), writes which in npssegnet/method.json, then checks the
+model against the rough masks (results/{stack}/checks/npssegnet.csv); segment decides what a failure does.
+train_npssegnet_gen1 is the gen1-only ablation of the evaluation; with no gen1 (skipped) it trains nothing."""
 
 import json
 from pathlib import Path
 
-from tgan import checks, job
+import pandas as pd
+
+from tgan import checks, fallback, job
+from tgan.files import write_csv, write_json
 from tgan.images import read_image, read_mask
-from tgan.npssegnet import load_model, segment, train_npssegnet
+from tgan.npssegnet import load_model, pseudo_label_dataset, segment, train_npssegnet
 from tgan.options import NPsSegNetOptions, SegmentOptions, from_dict
 from tgan.subsets import pseudo_label_images
+from tgan.training import save_skipped
 
 device = job.start_network(snakemake)
 params = snakemake.params
-names = sorted(p.name for p in Path(snakemake.input.images).glob("*.png"))
-images = [read_image(Path(snakemake.input.images) / n) for n in names]
-masks = [read_mask(Path(snakemake.input.masks) / n) for n in names]
-subsets = json.loads(Path(snakemake.input.subsets).read_text())
+inputs, outputs = snakemake.input, snakemake.output
+stack = snakemake.wildcards.stack
+opts = from_dict(NPsSegNetOptions, params.options)
+subsets = json.loads(Path(inputs.subsets).read_text())
 pseudo = pseudo_label_images(subsets, params.pseudo_labels)  # holds the morphology subset either way
 real_images = {name: read_image(path) for name, path in pseudo.items()}
 # the morphology subset's rough masks (rule rough_masks), the contrast subset's (rule pseudo_labels)
-folders = {name: snakemake.input.rough_masks for name in subsets["morphology"]}
-rough = {name: read_mask(Path(folders.get(name) or snakemake.input.pseudo_labels) / f"{name}.png") for name in pseudo}
-path = train_npssegnet(images, masks, from_dict(NPsSegNetOptions, params.options), Path(snakemake.output.model).parent,
-                       device, params.seed, real=(list(real_images.values()), list(rough.values())))
-if hasattr(snakemake.output, "checks"):  # the method's own model (not the gen1-only ablation)
-    net = load_model(path, device)
+folders = {name: inputs.rough_masks for name in subsets["morphology"]}
+rough = {name: read_mask(Path(folders.get(name) or inputs.pseudo_labels) / f"{name}.png") for name in pseudo}
+synthetic = sorted(Path(inputs.masks).glob("*.png"))
+
+
+def train(folder: str | None):
+    """NPsSegNet on the virtual pairs of `folder` (gen1 or gen2) or, with None, on the real images with their
+    pseudo-labels alone (as many crops per epoch as the virtual dataset would have given); its model path."""
+    if folder is not None:
+        images = [read_image(Path(folder) / p.name) for p in synthetic]
+        masks, options, epoch_size = [read_mask(p) for p in synthetic], opts, None
+    else:
+        images, masks, options = pseudo_label_dataset(list(real_images.values()), list(rough.values()),
+                                                      read_mask(synthetic[0]).shape[0], opts)
+        epoch_size = len(synthetic)
+    return train_npssegnet(images, masks, options, Path(outputs.model).parent, device, params.seed, epoch_size,
+                           real=(list(real_images.values()), list(rough.values())))
+
+
+if hasattr(inputs, "gen2"):  # the method's own model: its training data from the checks
+    method = fallback.training_data(checks.outcome(inputs.gen1_check), checks.outcome(inputs.gen2_check),
+                                    params.on_failure, stack)
+    folder = {"tgan": inputs.gen2, "tgan_without_cyclegan": inputs.gen1}.get(method.method)
+    print(f"method {method.method}: {method.reason}")
+    net = load_model(train(folder), device)
+    uses_real = folder is None or opts.real_fraction > 0
+    write_json(outputs.method, {**method.as_dict(), "virtual_images": folder and Path(folder).name,
+                                "virtual_pairs": len(synthetic) if folder else 0,
+                                "pseudo_labelled_images": sorted(real_images) if uses_real else []})
     morphology = subsets["morphology"]
     # segmented with the default inference settings: a segment setting (threshold, tiles) changes the masks
     # of every image but not the model, so it must not rerun its training
     predicted = [segment(net, real_images[name], device, SegmentOptions()) for name in morphology]
     checks.judge("npssegnet", checks.agreement_figures(predicted, [rough[name] for name in morphology]),
-                 snakemake.output.checks, params.on_failure,
-                 "NPsSegNet, trained on the virtual dataset, does not find the particles of the rough masks on the "
-                 "real morphology images: the virtual images are unlike the real ones (see the gen1 and gen2 checks), "
-                 "or NPsSegNet needs more epochs; npssegnet.real_fraction > 0 adds real images to its training.")
+                 outputs.checks)
+elif any(Path(inputs.images).glob("*.png")):
+    train(inputs.images)
+else:  # the gen1-only ablation, on a gen1 left out by the fallback ladder
+    reason = checks.outcome(inputs.gen1_check).why
+    save_skipped(outputs.model, "npssegnet_gen1", f"no gen1: {reason}")
+    write_csv(outputs.losses, pd.DataFrame(columns=["epoch"]))  # no epoch trained
