@@ -255,14 +255,21 @@ def test_adaptation_rounds_take_their_rough_masks_from_the_previous_round(tmp_pa
 
 
 def test_pseudo_labels_all_rough_masks_every_image_and_synthesizes_from_the_morphology_subset(tmp_path):
+    """With pseudo_labels all, rule pseudo_labels rough-masks the contrast subset for NPsSegNet, beside the
+    morphology subset's rough masks (rule rough_masks), from which alone the synthetic masks are drawn."""
     make_stack(tmp_path / "s", "bright", seed=30)
     config = write_config(tmp_path / "stacks.yaml", {"s": {
         "images": str(tmp_path / "s"), "npssegnet": {"real_fraction": 0.5, "pseudo_labels": "all"}}})
-    result = snakemake(tmp_path, "--cores", "2", "results/s/synthetic_masks.json", configs=[config])
+    plan = snakemake(tmp_path, "-n", "results/s/npssegnet/model.pt", configs=[config])
+    assert re.search(r"rule train_npssegnet:\n    input: [^\n]*results/s/pseudo_labels", plan.stdout), plan.stdout[-3000:]
+    result = snakemake(tmp_path, "--cores", "2", "results/s/synthetic_masks.json", "results/s/pseudo_labels",
+                       configs=[config])
     assert result.returncode == 0, result.stderr[-3000:]
     subsets = json.loads((tmp_path / "results/s/subsets.json").read_text())
-    assert sorted(p.stem for p in (tmp_path / "results/s/rough_masks").glob("*.png")) == [f"img{i}" for i in
-                                                                                         range(N_IMAGES)]
+    masks = {folder: sorted(p.stem for p in (tmp_path / "results/s" / folder).glob("*.png"))
+             for folder in ("rough_masks", "pseudo_labels")}
+    assert masks == {"rough_masks": sorted(subsets["morphology"]), "pseudo_labels": sorted(subsets["contrast"])}
+    assert sorted(masks["rough_masks"] + masks["pseudo_labels"]) == [f"img{i}" for i in range(N_IMAGES)]
     morphology = measure_particles([read_mask(tmp_path / f"results/s/rough_masks/{n}.png") for n in subsets["morphology"]])
     stats = json.loads((tmp_path / "results/s/synthetic_masks.json").read_text())
     assert stats == json.loads(json.dumps(morphology.to_dict()))
