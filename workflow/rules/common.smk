@@ -8,9 +8,10 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-# The Snakefile reads stack folders with the package in src/. The scripts find the same package
-# through the link workflow/scripts/tgan -> src/tgan (Snakemake puts a script's folder on sys.path),
-# so they need no install step inside --sdm conda environments or on cluster nodes.
+# The Snakefile reads stack folders with the package in src/. The scripts import the installed package
+# (`make install`: an editable install of this src/) or, where none is installed (--sdm conda environments,
+# cluster nodes), the link workflow/scripts/tgan -> src/tgan (Snakemake appends a script's folder to sys.path,
+# after site-packages: tests run from another checkout set PYTHONPATH, tests/workflow_helpers.py).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from tgan.ground_truth import ground_truth_files, ground_truth_kind  # noqa: E402
