@@ -202,6 +202,11 @@ def segment_input(wildcards):
     return inputs
 
 
+def overlay_settings(wildcards):
+    """The psd settings that decide which particles an overlay outlines: all but the summary's bootstrap."""
+    return {k: v for k, v in stack_settings(wildcards.stack, "psd").items() if k != "bootstrap"}
+
+
 def rough_masks_segment(wildcards):
     """The stack's segment settings, which only the `model` method uses: a threshold changed for the stack's
     own segmentation does not redo its classical rough masks (and retrain the chain)."""

@@ -8,7 +8,7 @@ rule overlay:
         report("results/{stack}/overlays/{image}.png", caption="../report/overlay.rst", category="{stack}",
                subcategory="overlays", labels={"stack": "{stack}", "image": "{image}"}),
     params:
-        settings=lambda w: stack_settings(w.stack, "psd"),
+        settings=overlay_settings,
     log:
         "logs/{stack}/overlay/{image}.log",
     conda:
