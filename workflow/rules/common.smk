@@ -145,13 +145,15 @@ def image_frame(wildcards):
     return image_source(wildcards)[1]
 
 
+def rough_masks_model(stack, name):
+    """{name: the NPsSegNet that makes the stack's rough masks} with rough_masks method model, else {}."""
+    rough = stack_settings(stack, "rough_masks")
+    return {name: npssegnet_model(rough["from_stack"])} if rough["method"] == "model" else {}
+
+
 def rough_masks_input(wildcards):
-    inputs = {"subsets": f"results/{wildcards.stack}/subsets.json",
-              "images": list(stack_images(wildcards.stack).values())}
-    rough = stack_settings(wildcards.stack, "rough_masks")
-    if rough["method"] == "model":
-        inputs["model"] = npssegnet_model(rough["from_stack"])
-    return inputs
+    return {"subsets": f"results/{wildcards.stack}/subsets.json",
+            "images": list(stack_images(wildcards.stack).values()), **rough_masks_model(wildcards.stack, "model")}
 
 
 # The rough_masks settings each method reads: a setting of another method does not redo the rough masks
@@ -196,10 +198,7 @@ def segment_input(wildcards):
     source = model_stack(wildcards.stack)
     inputs = {"images": list(stack_images(wildcards.stack).values()), "model": npssegnet_model(wildcards.stack),
               "check": f"results/{source}/checks/npssegnet.csv", "method": f"results/{source}/npssegnet/method.json"}
-    rough = stack_settings(wildcards.stack, "rough_masks")
-    if rough["method"] == "model":
-        inputs["rough_model"] = npssegnet_model(rough["from_stack"])
-    return inputs
+    return {**inputs, **rough_masks_model(wildcards.stack, "rough_model")}
 
 
 def overlay_settings(wildcards):
@@ -317,10 +316,7 @@ def baseline_models(wildcards):
               "supervised": expand("results/{stack}/evaluation/supervised/fold{fold}/model.pt",
                                    stack=ROUND_OF.get(stack, stack),
                                    fold=range(config["evaluate"]["folds"]))}
-    rough = stack_settings(stack, "rough_masks")
-    if rough["method"] == "model":
-        inputs["rough_model"] = npssegnet_model(rough["from_stack"])
-    return inputs
+    return {**inputs, **rough_masks_model(stack, "rough_model")}
 
 
 def evaluation_outputs():
