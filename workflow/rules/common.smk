@@ -241,6 +241,11 @@ def segmentation_method(wildcards):
     return f"{checkpoints.segment.get(stack=wildcards.stack).output[0]}/method.json"
 
 
+def segmentation_quality(wildcards):
+    """segment's table of each image's answer (NPsSegNet or rough mask) and quality estimate (tgan.quality)."""
+    return f"{checkpoints.segment.get(stack=wildcards.stack).output[0]}/quality.csv"
+
+
 def segmentation_masks(wildcards):
     return [segmentation_mask(wildcards.stack, image) for image in stack_images(wildcards.stack)]
 

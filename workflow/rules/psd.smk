@@ -1,9 +1,11 @@
 rule psd:
     """Particle-size distribution of the stack: per-particle table, summaries, histogram (nm when calibrated);
-    the summary names the method that made the masks, and why (the fallback ladder)."""
+    the summary names the method that made the masks, and why (the fallback ladder), and per image which mask
+    answers it (NPsSegNet's or the rough mask) and how good it is believed to be."""
     input:
         masks=segmentation_masks,
         method=segmentation_method,
+        quality=segmentation_quality,
         images=lambda w: list(stack_images(w.stack).values()),
         calibrations=lambda w: stack_calibrations(w.stack),
     output:

@@ -1,5 +1,6 @@
 """psd: particles.csv, summary.csv and histogram.png of one stack from its segmentation masks and images; the
-summary's method and method_reason columns say which method made the masks (segmentation/method.json)."""
+summary's method and method_reason columns say which method made the masks (segmentation/method.json); answer,
+quality and doubtful, which mask is each image's answer and how good it is believed to be (segmentation/quality.csv)."""
 
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from tgan.figures import histogram
 from tgan.files import write_csv
 from tgan.options import PSDOptions, from_dict
 from tgan.psd import ALL_IMAGES, counted, log_sufficiency, measure_image, summarise, with_calibration
+from tgan.quality import log_doubtful, with_quality
 
 job.start(snakemake)
 options = from_dict(PSDOptions, snakemake.params.settings)
@@ -28,8 +30,10 @@ summary = with_calibration(summarise(particles, fields, stack, options.bootstrap
 method = Method.read(snakemake.input.method)  # which rung of the fallback ladder made the masks
 summary["method"], summary["method_reason"] = method.method, method.reason
 print(f"masks made by method {method.method}: {method.reason}")
+summary = with_quality(summary, pd.read_csv(snakemake.input.quality))
 write_csv(snakemake.output.summary, summary)
 histogram(counted(particles, options.exclude_border), summary.set_index("image").loc[ALL_IMAGES],
           snakemake.output.histogram, stack, options.bootstrap, snakemake.params.seed)
 print(summary.to_string(index=False))
 log_sufficiency(stack, summary.set_index("image").loc[ALL_IMAGES])
+log_doubtful(stack, summary)
