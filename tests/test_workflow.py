@@ -14,6 +14,7 @@ import yaml
 from scipy import ndimage
 
 from synthetic import particle_image
+from tgan import quality
 from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR
 from tgan.images import read_image, read_mask
 from tgan.synthetic_masks import measure_particles
@@ -143,6 +144,28 @@ def test_segmentation_and_psd(run):
     assert summary.loc["ALL", "density_per_um2"] == pytest.approx(N_PARTICLES / (192 * PIXEL_SIZE_NM) ** 2 * 1e6,
                                                                   rel=0.35)
     assert particles["diameter_nm"].to_numpy() == pytest.approx(particles["diameter_px"].to_numpy() * PIXEL_SIZE_NM)
+
+
+def test_each_image_is_answered_by_the_candidate_that_outlines_it_better(run):
+    """The floor: segment keeps NPsSegNet's mask and the rough mask of every image, answers with the one of
+    higher contrast, and the PSD summary says which and how good it is believed to be."""
+    work, truth, _ = run
+    seg = work / "results/a/segmentation"
+    table = pd.read_csv(seg / "quality.csv").set_index("image")
+    summary = pd.read_csv(work / "results/a/psd/summary.csv").set_index("image")
+    assert sorted(table.index) == sorted(truth)
+    for name, row in table.iterrows():
+        image = read_image(work / "results/a/images" / f"{name}.png")
+        candidates = {k: read_mask(seg / k / f"{name}.png") for k in ("npssegnet", "rough_masks")}
+        scores = {k: quality.contrast(image, m) for k, m in candidates.items()}
+        assert row["contrast_npssegnet"] == pytest.approx(scores["npssegnet"], rel=1e-4)
+        best = max(scores, key=scores.get)
+        assert row["answer"] == best and np.array_equal(read_mask(seg / f"{name}.png"), candidates[best])
+        assert 0.0 <= row["quality"] <= 1.0
+        assert row["quality"] == pytest.approx(np.mean([row["agreement_flips"], row["agreement_rough"],
+                                                        row["certainty"]]))
+        assert summary.loc[name, "answer"] == row["answer"]
+    assert summary.loc["ALL", "quality"] == pytest.approx(table["quality"].mean())
 
 
 def test_overlays_outline_the_measured_particles(run):

@@ -1,0 +1,108 @@
+"""The label-free quality estimate and the floor (tgan.quality): figures that need no labels rank masks the way
+the true particles do, and each image's answer is the mask that outlines them better."""
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from synthetic import particle_image
+from tgan import quality
+from tgan.psd import ALL_IMAGES
+
+
+def blurred_truth(labels: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    """A network-like probability map of the true particles: the truth blurred, so that outlines are soft."""
+    return ndimage.gaussian_filter((labels > 0).astype(float), sigma)
+
+
+def test_contrast_ranks_the_true_mask_above_wrong_ones():
+    image, labels = particle_image((192, 192), radii=(7,) * 14, seed=3)
+    truth = labels > 0
+    wrong = {"swollen": ndimage.binary_dilation(truth, iterations=4),
+             "shrunk": ndimage.binary_erosion(truth, iterations=3),
+             "half the particles": np.isin(labels, np.arange(1, labels.max() // 2 + 1)) | (image > 0.9),
+             "noise specks": truth | (np.random.default_rng(0).random(truth.shape) > 0.97)}
+    true_score = quality.contrast(image, truth)
+    for name, mask in wrong.items():
+        assert quality.contrast(image, mask) < true_score, name
+    assert quality.contrast(image, np.zeros_like(truth)) == 0.0
+    assert quality.contrast(image, np.ones_like(truth)) == 0.0
+
+
+def test_flip_agreement_is_one_for_a_flip_equivariant_segmenter_and_low_for_one_that_is_not():
+    image, labels = particle_image(seed=1)
+    threshold = 0.5
+
+    def equivariant(img):  # a fixed grey-level threshold commutes with flips
+        return (img > 0.6).astype(float)
+
+    def biased(img):  # calls particle what lies in the left half, wherever the particles are
+        out = np.zeros_like(img)
+        out[:, : img.shape[1] // 2] = 1.0
+        return out * (img > 0.6)
+
+    mask = equivariant(image) >= threshold
+    assert quality.flip_agreement(equivariant, image, mask, threshold) == 1.0
+    assert quality.flip_agreement(biased, image, biased(image) >= threshold, threshold) < 0.6
+
+
+def test_certainty_is_one_for_a_crisp_map_and_falls_with_wide_uncertain_rims():
+    _, labels = particle_image(seed=2)
+    crisp = (labels > 0).astype(float)
+    assert quality.certainty(crisp, 0.5) == 1.0
+    soft = blurred_truth(labels, 3.0)
+    assert quality.certainty(soft, 0.5) < 0.6
+    assert quality.certainty(np.zeros((8, 8)), 0.5) == 1.0  # nothing, and sure of it
+    assert quality.certainty(np.full((8, 8), 0.3), 0.5) == 0.0  # nothing called particle, unsure everywhere
+
+
+def test_assess_answers_with_the_mask_that_outlines_the_particles():
+    image, labels = particle_image((192, 192), radii=(7,) * 14, seed=4)
+    truth = labels > 0
+    good_prob = blurred_truth(labels, 1.0)
+
+    def network(img):  # the same network on the flipped image: the flip of its map (it is equivariant)
+        return blurred_truth(np.fliplr(labels) if np.array_equal(img, np.fliplr(image)) else np.flipud(labels), 1.0)
+
+    bad_rough = ndimage.binary_dilation(truth, iterations=5)
+    answer, figures = quality.assess(image, good_prob, bad_rough, 0.5, network)
+    assert figures["answer"] == "npssegnet" and np.array_equal(answer, good_prob >= 0.5)
+    assert figures["agreement_flips"] > 0.95
+    assert abs(figures["agreement_rough"] - quality.iou(good_prob >= 0.5, bad_rough)) < 1e-12
+
+    bad_prob = ndimage.gaussian_filter(np.roll(truth, 6, axis=1).astype(float), 1.0)  # shifted off the particles
+    answer, figures = quality.assess(image, bad_prob, truth, 0.5, lambda img: bad_prob)
+    assert figures["answer"] == "rough_masks" and np.array_equal(answer, truth)
+    assert figures["quality"] < 0.75  # flips and the rough mask disagree with it
+
+
+def test_the_quality_estimate_ranks_worse_maps_lower():
+    image, labels = particle_image((192, 192), radii=(7,) * 14, seed=5)
+    truth = labels > 0
+    rng = np.random.default_rng(0)
+    estimates = []
+    for noise in (0.0, 0.25, 0.5):  # a network that is surer of itself where the particles are plain
+        prob = np.clip(blurred_truth(labels, 1.0 + 4 * noise) + noise * rng.normal(size=truth.shape), 0, 1)
+        noisy = lambda img, p=prob: p  # noqa: E731 - flips do not move its noise: it disagrees with itself
+        estimates.append(quality.assess(image, prob, truth, 0.5, noisy)[1]["quality"])
+    assert estimates[0] > estimates[1] > estimates[2]
+
+
+def test_doubtful_marks_the_lowest_fifth_and_skips_missing_estimates():
+    scores = np.array([0.9, 0.2, 0.8, 0.7, np.nan, 0.1, 0.95, 0.6, 0.85, 0.75, 0.65])
+    marked = quality.doubtful(scores)
+    assert set(np.flatnonzero(marked)) == {1, 5}  # 10 ranked images: the two lowest
+    assert not quality.doubtful(np.array([0.5, 0.4])).any()  # fewer than three images: none singled out
+    assert not quality.doubtful(np.full(6, np.nan)).any()
+
+
+def test_the_summary_gets_each_images_answer_and_the_stacks_mean_quality():
+    summary = pd.DataFrame({"image": ["a", "b", "c", ALL_IMAGES], "count": [10, 12, 8, 30]})
+    table = pd.DataFrame({"image": ["a", "b", "c"], "answer": ["npssegnet", "rough_masks", "npssegnet"],
+                          "quality": [0.9, 0.5, 0.7], "doubtful": [False, True, False]})
+    out = quality.with_quality(summary, table).set_index("image")
+    assert list(out.loc[["a", "b", "c"], "answer"]) == ["npssegnet", "rough_masks", "npssegnet"]
+    assert abs(out.loc[ALL_IMAGES, "quality"] - 0.7) < 1e-12
+    assert out.loc[ALL_IMAGES, "answer"] == "npssegnet: 2 images, rough_masks: 1 images"
+    line = quality.log_doubtful("s", quality.with_quality(summary, table))
+    assert "rough masks outline 1 of 3 images better than NPsSegNet: b" in line and "overlays first): b" in line
