@@ -106,6 +106,19 @@ def test_segment_with_reuses_the_other_stacks_model(done, tmp_path):
     assert summary.loc["again", "count"] == s1.loc["img0", "count"]
     assert not (work / "results/repeat/npssegnet").exists()
 
+    # A frame joins the series: only it is segmented; the others are read back from the cache, unchanged.
+    before = {n: read_mask(work / f"results/repeat/segmentation/{n}.png") for n in ("again", "new")}
+    make_image(work / "repeat" / "later.png", seed=78)
+    snakemake_with(work, stacks, "--cores", "2")
+    log = (work / "logs/repeat/segment.log").read_text()
+    assert "1 image(s) segmented, 2 read back" in log and "[1/3] again:" in log
+    assert log.count("from the cache") == 2 and re.search(r"later: .* segmented,", log)
+    for name, mask in before.items():
+        assert np.array_equal(read_mask(work / f"results/repeat/segmentation/{name}.png"), mask)
+    summary = pd.read_csv(work / "results/repeat/psd/summary.csv").set_index("image")
+    assert sorted(summary.index) == ["ALL", "again", "later", "new"]
+    assert summary.loc["again", "count"] == s1.loc["img0", "count"]
+
 
 def test_segment_with_names_a_stack_that_trains(tmp_path):
     make_stack(tmp_path / "a", "bright", seed=0, n_images=2)

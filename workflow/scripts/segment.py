@@ -6,51 +6,69 @@ Each image is segmented by NPsSegNet (of the stack, or of its segment_with stack
 segmenter; the answer is the one that outlines the particles better (tgan.quality: the floor), and both
 candidates are kept in npssegnet/ and rough_masks/. When NPsSegNet failed its own check, with
 self_checks.on_failure fallback, the rough-mask segmenter alone makes the masks (method rough_masks,
-tgan.fallback) and there is no quality estimate."""
+tgan.fallback) and there is no quality estimate. An image segmented before with the same model, settings and
+code is read back from results/STACK/segment_cache/ (tgan.cache) instead of segmented again."""
 
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tgan import checks, fallback, job, quality
+from tgan import cache, checks, classical, edges, fallback, inference, job, networks, npssegnet, quality, rough_masks
 from tgan.files import write_csv, write_json
 from tgan.images import read_image, write_mask
-from tgan.npssegnet import load_model, probability
 from tgan.options import SegmentOptions, from_dict
-from tgan.rough_masks import make_segmenter
 
 device = job.start_network(snakemake)
 params = snakemake.params
 options = from_dict(SegmentOptions, params.settings)
 method = fallback.segmentation(checks.outcome(snakemake.input.check), fallback.Method.read(snakemake.input.method),
                                params.on_failure, snakemake.wildcards.stack)
-rough_segmenter = make_segmenter(params.rough_masks, params.polarity, device, snakemake.input.get("rough_model"),
-                                 options)
-net = None if method.method == "rough_masks" else load_model(snakemake.input.model, device)
+rough_model = snakemake.input.get("rough_model")
+rough_segmenter = rough_masks.make_segmenter(params.rough_masks, params.polarity, device, rough_model, options)
+net = None if method.method == "rough_masks" else npssegnet.load_model(snakemake.input.model, device)
 print(f"method {method.method}: {method.reason}")
+# what an image's masks and figures depend on besides the image itself (tgan.cache)
+key = cache.digest(cache.file_digest(None if net is None else snakemake.input.model), cache.file_digest(rough_model),
+                   json.dumps([params.settings, params.rough_masks, params.polarity, method.method], sort_keys=True),
+                   cache.source_digest(quality, npssegnet, inference, networks, rough_masks, classical, edges))
+store = cache.Cache(Path(snakemake.output[0]).parent / "segment_cache", key)
+
+
+def segment_image(image: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+    """The masks of one image (answer, and NPsSegNet's and the rough one when NPsSegNet segments) and its figures."""
+    rough = rough_segmenter(image)
+    if net is None:
+        return {"answer": rough}, {"answer": "rough_masks", "quality": np.nan}
+    prob = npssegnet.probability(net, image, device, options)
+    answer, figures = quality.assess(image, prob, rough, options.threshold,
+                                     lambda flipped: npssegnet.probability(net, flipped, device, options))
+    return {"answer": answer, "npssegnet": prob >= options.threshold, "rough_masks": rough}, figures
+
+
 out = Path(snakemake.output[0])
-for folder in ([out] if net is None else [out, out / "npssegnet", out / "rough_masks"]):
-    folder.mkdir(parents=True, exist_ok=True)
+out.mkdir(parents=True, exist_ok=True)
 images = snakemake.input.images
 rows = []
 for i, path in enumerate(images, 1):
     start = time.perf_counter()
-    name, image = Path(path).stem, read_image(path)
-    rough = rough_segmenter(image)
-    if net is None:
-        answer, figures = rough, {"answer": "rough_masks", "quality": np.nan}
-    else:
-        prob = probability(net, image, device, options)
-        answer, figures = quality.assess(image, prob, rough, options.threshold,
-                                         lambda flipped: probability(net, flipped, device, options))
-        write_mask(out / "npssegnet" / f"{name}.png", prob >= options.threshold)
-        write_mask(out / "rough_masks" / f"{name}.png", rough)
-    write_mask(out / f"{name}.png", answer)
+    name = Path(path).stem
+    stored = store.get(path)
+    masks, figures = stored if stored else segment_image(read_image(path))
+    if not stored:
+        store.put(path, masks, figures)
+    write_mask(out / f"{name}.png", masks["answer"])
+    for candidate in ("npssegnet", "rough_masks"):
+        if candidate in masks:
+            write_mask(out / candidate / f"{name}.png", masks[candidate])
     rows.append({"image": name, **figures})
-    print(f"[{i}/{len(images)}] {name}: {answer.mean() * 100:.1f} % particle pixels ({figures['answer']}), "
-          f"quality {figures['quality']:.2f}, {time.perf_counter() - start:.2f} s")
+    print(f"[{i}/{len(images)}] {name}: {masks['answer'].mean() * 100:.1f} % particle pixels ({figures['answer']}), "
+          f"quality {figures['quality']:.2f}, {'from the cache' if stored else 'segmented'}, "
+          f"{time.perf_counter() - start:.2f} s")
+print(f"{store.misses} image(s) segmented, {store.hits} read back from {store.folder}; "
+      f"{store.prune()} stale cache entries removed")
 table = pd.DataFrame(rows)
 table["doubtful"] = quality.doubtful(table["quality"].to_numpy())
 write_csv(out / "quality.csv", table)
