@@ -76,7 +76,8 @@ def stack_settings(config: dict, stack: str | None):
         return {**(config.get(name) or {}), **(entry.get(name) or {})}
 
     return Settings(name=stack or "live", pixel_size_nm=entry.get("pixel_size_nm"), crop=entry.get("crop"),
-                    segment=from_dict(SegmentOptions, section("segment")), psd=from_dict(PSDOptions, section("psd")))
+                    segment=from_dict(SegmentOptions, section("segment")), psd=from_dict(PSDOptions, section("psd")),
+                    polarity=entry.get("polarity", "bright"), rough_masks=section("rough_masks"))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -101,6 +102,8 @@ def parser() -> argparse.ArgumentParser:
     watch.add_argument("--no-server", action="store_true", help="write the page's files, serve nothing")
     watch.add_argument("--device", default=None, help="auto, cpu, cuda (default: the config's device)")
     watch.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    watch.add_argument("--fast", action="store_true",
+                       help="NPsSegNet's mask alone, one forward pass per frame: no rough mask, flips or quality estimate")
     return top
 
 
@@ -128,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     pixel_size = f"{settings.pixel_size_nm} nm" if settings.pixel_size_nm else "from the files"
     logging.info("model %s on %s; settings of %s: pixel size %s, crop %s", path, device, settings.name, pixel_size,
                  settings.crop or "none")
+    rough = None if args.fast else rough_segmenter(settings, device, args.workdir)
     watcher = Watcher(net, device, args.folder, args.out, settings, settle=args.settle, poll=args.poll,
-                      skip_existing=args.skip_existing, last_n=args.last)
+                      skip_existing=args.skip_existing, last_n=args.last, rough=rough)
     watcher.render()
     server = None
     if not args.no_server:
@@ -142,6 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.shutdown()
     return 0
+
+
+def rough_segmenter(settings, device, workdir: Path):
+    """The stack's rough-mask segmenter (its rough_masks method and settings, as in the workflow); method model
+    takes the NPsSegNet of the stack named in from_stack."""
+    from .rough_masks import make_segmenter
+
+    model = None
+    if settings.rough_masks.get("method") == "model":
+        model = model_path(settings.rough_masks.get("from_stack", ""), workdir)
+    return make_segmenter(settings.rough_masks, settings.polarity, device, model, settings.segment)
 
 
 def _file_log(path: Path) -> logging.Handler:

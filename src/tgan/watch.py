@@ -6,7 +6,9 @@ The watcher keeps the network in memory and polls a folder. For every new frame 
 multi-frame file) it writes the mask, the overlay and the particle rows, and updates the series tables:
 
 - `particles.csv`: one row per particle (the columns of the workflow's psd/particles.csv);
-- `summary.csv`: one row per frame (count, density, mean/D10/D50/D90, log-normal fit, the frame's time);
+- `summary.csv`: one row per frame (count, density, mean/D10/D50/D90, log-normal fit, the frame's time, and as
+  in the workflow's segment, which mask answers it, NPsSegNet's or the rough mask, and its label-free quality
+  estimate: tgan.quality; `--fast` skips both, one forward pass per frame);
 - `rejected.csv`: frames that could not be read, with the reason.
 
 Microscope reality:
@@ -36,12 +38,12 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 
-from . import live
+from . import live, quality
 from .annotations import ignore_mask
 from .figures import overlay
 from .files import atomic, write_csv
 from .images import IMAGE_SUFFIXES, ImageFileError, count_frames, import_image, write_mask
-from .npssegnet import segment
+from .npssegnet import probability, segment
 from .options import PSDOptions, SegmentOptions
 from .psd import PARTICLE_COLUMNS, counted, measure, summarise
 
@@ -59,6 +61,8 @@ class Settings:
     crop: dict[str, int] | None = None
     segment: SegmentOptions = field(default_factory=SegmentOptions)
     psd: PSDOptions = field(default_factory=PSDOptions)
+    polarity: str = "bright"
+    rough_masks: dict = field(default_factory=dict)
 
 
 def acquisition_time(path: Path) -> datetime | None:
@@ -172,8 +176,12 @@ class Watcher:
     """Polls `folder`, queues complete frames oldest first, and processes them one at a time."""
 
     def __init__(self, net, device, folder: Path, out: Path, settings: Settings, settle: float = 1.0,
-                 poll: float = 0.25, skip_existing: bool = False, last_n: int = 20, refresh: float = 10.0):
+                 poll: float = 0.25, skip_existing: bool = False, last_n: int = 20, refresh: float = 10.0,
+                 rough=None):
+        """rough: the stack's rough-mask segmenter (image -> mask), for each frame's floor and quality estimate
+        as in the workflow's segment; None: NPsSegNet's mask alone, one forward pass (`tgan watch --fast`)."""
         self.net, self.device, self.folder, self.out, self.settings = net, device, folder, out, settings
+        self.rough = rough
         self.settle, self.poll, self.last_n, self.refresh = settle, poll, last_n, refresh
         self.session = Session(out)
         self.arrivals: dict[str, Arrival] = {}
@@ -239,7 +247,7 @@ class Watcher:
         image_name = path.stem if n_frames == 1 else f"{path.stem}_f{frame:03d}"
         if image_name in self.session.names:
             image_name = f"{path.name}_f{frame:03d}"  # two files with the same stem (a.tif, a.png)
-        mask = segment(self.net, image, self.device, self.settings.segment)
+        mask, figures = self.segment(image)
         labels, table = measure(mask, image, record, self.settings.psd, self.settings.name, image_name)
         write_mask(self.out / "masks" / f"{image_name}.png", mask)
         with atomic(self.out / "overlays" / f"{image_name}.png") as tmp:
@@ -255,14 +263,24 @@ class Watcher:
         row = {"frame": len(self.session.summary), "image": image_name, "file": name, "frame_in_file": frame,
                "time": when.isoformat(timespec="milliseconds"),
                "time_source": "acquisition" if acquired else "file modified",
-               "elapsed_s": elapsed, "latency_s": done - st.st_mtime, "process_s": done - start, **summary}
+               "elapsed_s": elapsed, "latency_s": done - st.st_mtime, "process_s": done - start,
+               "answer": figures["answer"], "quality": figures["quality"], **summary}
         self.session.add(table, row)
         self.dirty = True
         n_counted = len(counted(table, self.settings.psd.exclude_border))
         mean = summary["diameter_px_mean"]
-        log.info("%s: %d particles, mean %.2f px, %.2f s (file written %.2f s ago), backlog %d", image_name,
-                 n_counted, mean if np.isfinite(mean) else float("nan"), done - start, done - st.st_mtime,
-                 len(self.queue))
+        log.info("%s: %d particles, mean %.2f px, answer %s, quality %.2f, %.2f s (file written %.2f s ago), "
+                 "backlog %d", image_name, n_counted, mean if np.isfinite(mean) else float("nan"), figures["answer"],
+                 figures["quality"], done - start, done - st.st_mtime, len(self.queue))
+
+    def segment(self, image: np.ndarray) -> tuple[np.ndarray, dict]:
+        """(the frame's answer, its figures): the floor and quality estimate of tgan.quality, or NPsSegNet's
+        mask alone without a rough-mask segmenter."""
+        opts = self.settings.segment
+        if self.rough is None:
+            return segment(self.net, image, self.device, opts), {"answer": "npssegnet", "quality": float("nan")}
+        return quality.assess(image, probability(self.net, image, self.device, opts), self.rough(image),
+                              opts.threshold, lambda flipped: probability(self.net, flipped, self.device, opts))
 
     def render(self) -> None:
         """The live page's figure and status, when something changed; while frames queue up, at most every
