@@ -76,6 +76,13 @@ def test_assess_answers_with_the_mask_that_outlines_the_particles():
     assert 1.0 < slightly < quality.CONTRAST_MARGIN
     assert quality.assess(image, thin_prob, truth, 0.5, lambda img: thin_prob)[1]["answer"] == "npssegnet"
 
+    # an NPsSegNet that failed its self-check only estimates: the rough mask answers, and its contrast counts
+    answer, figures = quality.assess(image, good_prob, bad_rough, 0.5, network, npssegnet_may_answer=False)
+    assert figures["answer"] == "rough_masks" and np.array_equal(answer, bad_rough)
+    shown = figures["contrast_rough"]
+    assert figures["quality"] == np.mean([figures["agreement_flips"], figures["agreement_rough"],
+                                          figures["certainty"], shown / (shown + quality.CONTRAST_HALF)])
+
     bad_prob = ndimage.gaussian_filter(np.roll(truth, 6, axis=1).astype(float), 1.0)  # shifted off the particles
     answer, figures = quality.assess(image, bad_prob, truth, 0.5, lambda img: bad_prob)
     assert figures["answer"] == "rough_masks" and np.array_equal(answer, truth)

@@ -162,8 +162,10 @@ def test_each_image_is_answered_by_the_candidate_that_outlines_it_clearly_better
         best = "rough_masks" if scores["rough_masks"] > quality.CONTRAST_MARGIN * scores["npssegnet"] else "npssegnet"
         assert row["answer"] == best and np.array_equal(read_mask(seg / f"{name}.png"), candidates[best])
         assert 0.0 <= row["quality"] <= 1.0
+        shown = scores[best]
         assert row["quality"] == pytest.approx(np.mean([row["agreement_flips"], row["agreement_rough"],
-                                                        row["certainty"]]))
+                                                        row["certainty"], shown / (shown + quality.CONTRAST_HALF)]),
+                                               rel=1e-4)
         assert summary.loc[name, "answer"] == row["answer"]
     assert summary.loc["ALL", "quality"] == pytest.approx(table["quality"].mean())
 

@@ -43,9 +43,8 @@ def segment_image(image: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
     rough = rough_segmenter(image)
     prob = npssegnet.probability(net, image, device, options)
     answer, figures = quality.assess(image, prob, rough, options.threshold,
-                                     lambda flipped: npssegnet.probability(net, flipped, device, options))
-    if method.method == "rough_masks":  # NPsSegNet failed its check: it only gives the estimate
-        answer, figures["answer"] = rough, "rough_masks"
+                                     lambda flipped: npssegnet.probability(net, flipped, device, options),
+                                     npssegnet_may_answer=method.method != "rough_masks")
     return {"answer": answer, "npssegnet": prob >= options.threshold, "rough_masks": rough}, figures
 
 
