@@ -10,7 +10,8 @@ stack differ from another's, and by how much. Every stack is set against the fir
   p-value adjusted for the number of stacks set against the reference (Holm);
 - a verdict: `larger` or `smaller` only when both say so (the interval of the shift leaves out 0 and the adjusted
   p-value is below 5 %), else `not shown to differ`. The test counts every particle as independent and so
-  overstates its confidence when the images of a stack differ; the interval does not, so it has the last word.
+  overstates its confidence when the images of a stack differ (simulated stacks of one population whose images
+  differ by 10 % in median: p < 0.05 in 113 of 200 pairs); the interval does not (11 of 200 verdicts), hence both.
 
 Each stack's own figures (count, D50 and its interval) are those of its `psd/summary.csv` (the `ALL` row), so the
 table repeats what `psd` wrote; the particles it was computed from (`psd/particles.csv`) must give the same D50.
