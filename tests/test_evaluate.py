@@ -1,6 +1,7 @@
 """The evaluate rule end to end (tiny preset) on a synthetic stack with known instance masks, and the
 ground truth it reads."""
 
+import json
 import re
 
 import numpy as np
@@ -12,6 +13,7 @@ import yaml
 from scipy import ndimage
 from skimage.measure import label
 
+from burned_in import write_text
 from synthetic import particle_image
 from workflow_helpers import planned_jobs, snakemake
 from tgan.evaluation import METHODS, cover_tiles, score_method
@@ -24,14 +26,22 @@ N_IMAGES = 4
 N_PARTICLES = 10
 RADIUS = 6
 EVALUATION_RULES = ["train_npssegnet_gen1", "train_supervised", "baseline_masks", "image_quality", "evaluate"]
+BAR_ROWS = 24
 
 
 def make_labelled_stack(root, n=N_IMAGES):
-    """Images and their 16-bit instance label masks (named like the images), as a user would have them."""
+    """Images and their 16-bit instance label masks (named like the images), as a user would have them. The first
+    image has an information bar burned in below the particles, as an SEM writes it, and its mask, drawn on the
+    whole image, has background there: import_image cuts the bar off, and the evaluation must cut the mask too."""
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     for i in range(n):
         image, labels = particle_image((160, 160), radii=(RADIUS,) * N_PARTICLES, seed=40 + i)
+        if i == 0:
+            bar = np.zeros((BAR_ROWS, 160), np.float32)
+            write_text(bar, 7, 10, 1.0)
+            write_text(bar, 7, 90, 1.0)
+            image, labels = np.vstack([image, bar]), np.vstack([labels, np.zeros((BAR_ROWS, 160), labels.dtype)])
         write_image(root / "images" / f"img{i}.png", image)
         iio.imwrite(root / "masks" / f"img{i}.png", (labels * 3).astype(np.uint16))
     return root
@@ -70,6 +80,8 @@ def test_evaluation_rules_ran(evaluated):
 
 def test_metrics_compare_every_method_on_known_masks(evaluated):
     work, _ = evaluated
+    record = json.loads((work / "results/lab/images/img0.json").read_text())
+    assert (record["crop"], record["crop_from"], record["shape"]) == ({"bottom": BAR_ROWS}, "detected", [160, 160])
     table = pd.read_csv(work / "results/lab/evaluation/metrics.csv")
     assert list(table.columns) == ["method", "metric", "value"]
     assert list(table["method"].unique()) == list(METHODS)
