@@ -6,9 +6,8 @@ scored image by image, with the label-free quality estimate validated against th
 The stacks: the 23 STEM catalyst images outside the bench (one stack, bright particles, YOLO boxes) and the
 89 EMPS test images outside the bench, in two stacks by particle polarity (dark or bright particles, read from
 the ground truth as a user would see it by eye; nothing else is chosen per image or per stack). The step
-settings are config/demo.yaml's, as in the bench. Six EMPS images carry an information bar of different heights:
-they are linked with the bar cut off, as the validation asks a user to do, and scored on the ground truth's rows
-above it. The workflow runs to each stack's PSD (no supervised
+settings are config/demo.yaml's, as in the bench. Six EMPS images carry an information bar, which import_image
+cuts off (crop_from: detected); they are scored on the ground truth's rows above it. The workflow runs to each stack's PSD (no supervised
 baseline: this evaluation asks how the label-free answer does on many images, not how it compares with manual
 labels); then every image is scored, for its final answer, NPsSegNet's mask and its rough mask: particle IoU
 and object F1 (EMPS masks), box F1 (STEM: the harmonic mean of box recall and centroid precision).
@@ -30,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import yaml
@@ -40,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from evaluation import DATA, SUBSETS, markdown  # noqa: E402
-from tgan.annotations import bottom_bar_rows, ignore_mask  # noqa: E402
+from evaluation import DATA, SUBSETS, apply_settings, markdown  # noqa: E402
+from tgan.annotations import ignore_mask  # noqa: E402
 from tgan.evaluation import score_method  # noqa: E402
 from tgan.ground_truth import read_boxes, read_instances  # noqa: E402
 from tgan.images import read_image, read_mask  # noqa: E402
@@ -74,22 +72,10 @@ def dev_config(stacks: dict, settings: list[str]) -> Path:
         folder = ROOT / "results" / "dev_data" / stack
         folder.mkdir(parents=True, exist_ok=True)
         for path in files:
-            if (folder / path.name).exists():
-                continue
-            bar = bottom_bar_rows(read_image(path))
-            if bar:  # cut as the validation tells a user to (crop: {bottom: N}), per image: their bars differ
-                iio.imwrite(folder / path.name, iio.imread(path)[:-bar])
-                print(f"{path.name}: information bar of {bar} rows cut off")
-            else:
+            if not (folder / path.name).exists():
                 (folder / path.name).symlink_to(path)
         config["stacks"][stack] = {"images": str(folder.relative_to(ROOT)), "polarity": polarity}
-    for setting in settings:
-        key, _, value = setting.partition("=")
-        section, _, name = key.partition(".")
-        if name:
-            config.setdefault(section, {})[name] = yaml.safe_load(value)
-        else:
-            config[key] = yaml.safe_load(value)
+    apply_settings(config, settings)
     path = ROOT / "results" / "bench" / "dev_config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -115,7 +101,7 @@ def score_stack(stack: str, kind: str, options: PSDOptions) -> pd.DataFrame:
     for name in quality.index:
         image_path = next((ROOT / "results" / "dev_data" / stack).glob(f"{name}.*"))
         image = read_image(ROOT / "results" / stack / "images" / f"{name}.png")
-        if kind == "masks":  # cut like its image when an information bar was cut off (the top rows stay)
+        if kind == "masks":  # cut like its image where import_image cut an information bar (the top rows stay)
             truth = read_instances(EMPS / "segmaps" / f"{name}.png")[:image.shape[0]]
         else:
             truth = read_boxes(STEM / "labels" / f"{name}.txt", image.shape)
@@ -141,7 +127,6 @@ def summary(table: pd.DataFrame) -> str:
     table = table.copy()
     # the true score the estimate is validated on: particle IoU where masks exist, box F1 on boxes
     table["true_score"] = table["final_iou"].fillna(table["final_f1"]) if "final_iou" in table else table["final_f1"]
-    lines = []
     groups = [("all dev images", table)] + list(table.groupby("stack"))
     rows = []
     for label, part in groups:
@@ -161,8 +146,7 @@ def summary(table: pd.DataFrame) -> str:
         row |= {"Spearman(quality, true)": rho, "lowest fifth found": f"{hit} of {k}"}
         rows.append({"": label, **row})
     frame = pd.DataFrame(rows).set_index("")
-    lines += [markdown(frame.T.rename_axis("figure"))]
-    return "\n".join(lines)
+    return markdown(frame.T.rename_axis("figure"))
 
 
 def main() -> None:

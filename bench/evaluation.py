@@ -76,6 +76,15 @@ def bench_config(settings: list[str], rounds: int, heldout: bool) -> Path:
     if rounds:
         for stack in config["stacks"].values():
             stack["adaptation_rounds"] = rounds
+    apply_settings(config, settings)
+    path = ROOT / "results" / "bench" / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def apply_settings(config: dict, settings: list[str]) -> None:
+    """The --set SECTION.KEY=VALUE (or top-level KEY=VALUE) overrides, in place."""
     for setting in settings:
         key, _, value = setting.partition("=")
         section, _, name = key.partition(".")
@@ -85,10 +94,6 @@ def bench_config(settings: list[str], rounds: int, heldout: bool) -> Path:
             config.setdefault(section, {})[name] = yaml.safe_load(value)
         else:  # a top-level key such as seed
             config[key] = yaml.safe_load(value)
-    path = ROOT / "results" / "bench" / "config.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def checks_table(stacks: list[str]) -> str:

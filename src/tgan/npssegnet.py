@@ -35,7 +35,7 @@ from scipy import ndimage
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import networks
+from . import networks, quality
 from .data import standardise
 from .evaluation import cover_tiles
 from .inference import tiled_apply
@@ -273,3 +273,13 @@ def segment(net: nn.Module, image: np.ndarray, device: torch.device, opts: Segme
     """Binary particle mask of a [0, 1] image: the logits against the threshold's logit (the sigmoid of a
     million pixels costs more than the comparison and changes nothing)."""
     return logits(net, image, device, opts) >= np.log(opts.threshold / (1.0 - opts.threshold))
+
+
+def answer(net: nn.Module, image: np.ndarray, rough: np.ndarray, device: torch.device, opts: SegmentOptions,
+           npssegnet_may_answer: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(the image's answer, NPsSegNet's own mask, the figures): the floor and quality estimate of tgan.quality
+    with this network, run on the image and on its flips; what `segment` and `tgan watch` give each image."""
+    prob = probability(net, image, device, opts)
+    answered, figures = quality.assess(image, prob, rough, opts.threshold,
+                                       lambda flipped: probability(net, flipped, device, opts), npssegnet_may_answer)
+    return answered, prob >= opts.threshold, figures

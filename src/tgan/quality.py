@@ -134,9 +134,7 @@ def log_doubtful(stack: str, summary: pd.DataFrame) -> str:
     rows = summary[summary["image"] != ALL_IMAGES]
     rough = rows.loc[rows["answer"] == "rough_masks", "image"].tolist()
     worst = rows.loc[rows["doubtful"].astype(bool), "image"].tolist()
-    estimate = (f"mean quality estimate {rows['quality'].mean():.2f}" if rows["quality"].notna().any()
-                else "no quality estimate (NPsSegNet failed its self-check)")
-    line = (f"{stack}: {estimate}; "
+    line = (f"{stack}: mean quality estimate {rows['quality'].mean():.2f}; "
             + (f"the rough masks outline {len(rough)} of {len(rows)} images better than NPsSegNet: {', '.join(rough)}"
                if rough else "NPsSegNet answers every image")
             + (f"; doubtful (lowest fifth by quality estimate, look at their overlays first): {', '.join(worst)}"

@@ -38,12 +38,12 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 
-from . import live, quality
+from . import live
 from .annotations import ignore_mask
 from .figures import overlay
 from .files import atomic, write_csv
 from .images import IMAGE_SUFFIXES, ImageFileError, count_frames, import_image, write_mask
-from .npssegnet import probability, segment
+from .npssegnet import answer, segment
 from .options import PSDOptions, SegmentOptions
 from .psd import PARTICLE_COLUMNS, counted, measure, summarise
 
@@ -279,8 +279,8 @@ class Watcher:
         opts = self.settings.segment
         if self.rough is None:
             return segment(self.net, image, self.device, opts), {"answer": "npssegnet", "quality": float("nan")}
-        return quality.assess(image, probability(self.net, image, self.device, opts), self.rough(image),
-                              opts.threshold, lambda flipped: probability(self.net, flipped, self.device, opts))
+        answered, _, figures = answer(self.net, image, self.rough(image), self.device, opts)
+        return answered, figures
 
     def render(self) -> None:
         """The live page's figure and status, when something changed; while frames queue up, at most every

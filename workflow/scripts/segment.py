@@ -3,7 +3,8 @@ load; quality.csv, each image's label-free quality figures and which mask is its
 method that made the masks and why.
 
 Each image is segmented by NPsSegNet (of the stack, or of its segment_with stack) and by the stack's rough-mask
-segmenter; the answer is the one that outlines the particles better (tgan.quality: the floor), and both
+segmenter; the answer is NPsSegNet's mask unless the rough mask outlines the particles clearly better
+(tgan.quality: the floor), and both
 candidates are kept in npssegnet/ and rough_masks/. When NPsSegNet failed its own check, with
 self_checks.on_failure fallback, the rough masks answer every image (method rough_masks, tgan.fallback); the
 quality estimate is still NPsSegNet's agreements with itself and with them (low: nothing confirms the rough
@@ -41,11 +42,9 @@ store = cache.Cache(Path(snakemake.output[0]).parent / "segment_cache", key)
 def segment_image(image: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
     """The masks of one image (its answer, NPsSegNet's and the rough one) and its figures."""
     rough = rough_segmenter(image)
-    prob = npssegnet.probability(net, image, device, options)
-    answer, figures = quality.assess(image, prob, rough, options.threshold,
-                                     lambda flipped: npssegnet.probability(net, flipped, device, options),
-                                     npssegnet_may_answer=method.method != "rough_masks")
-    return {"answer": answer, "npssegnet": prob >= options.threshold, "rough_masks": rough}, figures
+    answer, own, figures = npssegnet.answer(net, image, rough, device, options,
+                                            npssegnet_may_answer=method.method != "rough_masks")
+    return {"answer": answer, "npssegnet": own, "rough_masks": rough}, figures
 
 
 out = Path(snakemake.output[0])
