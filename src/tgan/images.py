@@ -386,3 +386,16 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
     """Write a binary mask as an 8-bit PNG with values 0 and 255 (visible in any viewer), atomically."""
     with atomic(path) as tmp:
         iio.imwrite(tmp, np.where(mask, 255, 0).astype(np.uint8))
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray) -> None:
+    """Write instance labels (0 background, 1.. one per particle, below 65536) as a 16-bit PNG, atomically."""
+    if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.uint16).max):
+        raise ValueError(f"{path}: instance labels must lie in 0-65535, got {labels.min()}-{labels.max()}")
+    with atomic(path) as tmp:
+        iio.imwrite(tmp, labels.astype(np.uint16))
+
+
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """Instance labels written by write_labels."""
+    return np.asarray(iio.imread(path)).astype(np.int32)
