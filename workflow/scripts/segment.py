@@ -4,10 +4,12 @@ method that made the masks and why.
 
 Each image is segmented by NPsSegNet (of the stack, or of its segment_with stack) and by the stack's rough-mask
 segmenter; the answer is the one that outlines the particles better (tgan.quality: the floor), and both
-candidates are kept in npssegnet/ and rough_masks/. When NPsSegNet failed its own check, with
-self_checks.on_failure fallback, the rough-mask segmenter alone makes the masks (method rough_masks,
-tgan.fallback) and there is no quality estimate. An image segmented before with the same model, settings and
-code is read back from results/STACK/segment_cache/ (tgan.cache) instead of segmented again."""
+candidates are kept in npssegnet/ and rough_masks/; an NPsSegNet with a boundary channel (npssegnet.instances)
+also writes where touching particles meet to boundaries/, along which psd splits the answer, whichever it is.
+When NPsSegNet failed its own check, with self_checks.on_failure fallback, the rough-mask segmenter alone makes
+the masks (method rough_masks, tgan.fallback) and there is no quality estimate. An image segmented before with
+the same model, settings and code is read back from results/STACK/segment_cache/ (tgan.cache) instead of
+segmented again."""
 
 import json
 import time
@@ -18,7 +20,7 @@ import pandas as pd
 
 from tgan import cache, checks, classical, edges, fallback, inference, job, networks, npssegnet, quality, rough_masks
 from tgan.files import write_csv, write_json
-from tgan.images import read_image, write_mask
+from tgan.images import boundary_path, read_image, write_mask
 from tgan.options import SegmentOptions, from_dict
 
 device = job.start_network(snakemake)
@@ -38,14 +40,18 @@ store = cache.Cache(Path(snakemake.output[0]).parent / "segment_cache", key)
 
 
 def segment_image(image: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
-    """The masks of one image (answer, and NPsSegNet's and the rough one when NPsSegNet segments) and its figures."""
+    """The masks of one image (answer, and NPsSegNet's and the rough one when NPsSegNet segments; its boundaries
+    where it predicts them) and its figures."""
     rough = rough_segmenter(image)
     if net is None:
         return {"answer": rough}, {"answer": "rough_masks", "quality": np.nan}
-    prob = npssegnet.probability(net, image, device, options)
+    logits = npssegnet.logits(net, image, device, options)
+    prob = npssegnet.particle_probability(logits)
     answer, figures = quality.assess(image, prob, rough, options.threshold,
                                      lambda flipped: npssegnet.probability(net, flipped, device, options))
-    return {"answer": answer, "npssegnet": prob >= options.threshold, "rough_masks": rough}, figures
+    boundary = npssegnet.boundary_mask(logits, options.threshold)
+    return ({"answer": answer, "npssegnet": prob >= options.threshold, "rough_masks": rough}
+            | ({} if boundary is None else {"boundary": boundary})), figures
 
 
 out = Path(snakemake.output[0])
@@ -60,6 +66,8 @@ for i, path in enumerate(images, 1):
     if not stored:
         store.put(path, masks, figures)
     write_mask(out / f"{name}.png", masks["answer"])
+    if "boundary" in masks:
+        write_mask(boundary_path(out / f"{name}.png"), masks["boundary"])
     for candidate in ("npssegnet", "rough_masks"):
         if candidate in masks:
             write_mask(out / candidate / f"{name}.png", masks[candidate])
