@@ -15,6 +15,7 @@ import yaml
 
 from tgan import checks, fallback
 from tgan.generate import load_generator
+from tgan.images import read_mask
 from tgan.npssegnet import IGNORE, load_model, pseudo_label_dataset
 from tgan.options import NPsSegNetOptions
 from tgan.training import save_skipped
@@ -183,6 +184,12 @@ def test_failed_npssegnet_gives_the_rough_masks_as_the_answer(broken_pix2pix):
     assert table["method_reason"].str.startswith("npssegnet left out (its self-check failed: ").all()
     assert "trained by method pseudo_labels_only" in table.loc["ALL", "method_reason"]
     assert table.loc["ALL", "count"] == pytest.approx(N_IMAGES * N_PARTICLES, rel=0.2)  # classical on clean discs
+    # every image answered by its rough mask, and still estimated: the failed NPsSegNet confirms little of them
+    seg = work / "results/s/segmentation"
+    for name in table.index.drop("ALL"):
+        assert table.loc[name, "answer"] == "rough_masks"
+        assert np.array_equal(read_mask(seg / f"{name}.png"), read_mask(seg / "rough_masks" / f"{name}.png"))
+    assert table["quality"].between(0, 1).all() and table.loc["ALL", "quality"] < 0.8
 
 
 def test_failed_cyclegan_trains_npssegnet_on_gen1(tmp_path):

@@ -70,6 +70,19 @@ def test_assess_answers_with_the_mask_that_outlines_the_particles():
     assert figures["agreement_flips"] > 0.95
     assert abs(figures["agreement_rough"] - quality.iou(good_prob >= 0.5, bad_rough)) < 1e-12
 
+    # a rough mask a little closer to the edges does not replace NPsSegNet's: only a clearly better one does
+    thin_prob = blurred_truth(ndimage.binary_erosion(labels > 0), 1.0)
+    slightly = quality.contrast(image, truth) / quality.contrast(image, thin_prob >= 0.5)
+    assert 1.0 < slightly < quality.CONTRAST_MARGIN
+    assert quality.assess(image, thin_prob, truth, 0.5, lambda img: thin_prob)[1]["answer"] == "npssegnet"
+
+    # an NPsSegNet that failed its self-check only estimates: the rough mask answers, and its contrast counts
+    answer, figures = quality.assess(image, good_prob, bad_rough, 0.5, network, npssegnet_may_answer=False)
+    assert figures["answer"] == "rough_masks" and np.array_equal(answer, bad_rough)
+    shown = figures["contrast_rough"]
+    assert figures["quality"] == np.mean([figures["agreement_flips"], figures["agreement_rough"],
+                                          figures["certainty"], shown / (shown + quality.CONTRAST_HALF)])
+
     bad_prob = ndimage.gaussian_filter(np.roll(truth, 6, axis=1).astype(float), 1.0)  # shifted off the particles
     answer, figures = quality.assess(image, bad_prob, truth, 0.5, lambda img: bad_prob)
     assert figures["answer"] == "rough_masks" and np.array_equal(answer, truth)

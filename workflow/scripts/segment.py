@@ -6,10 +6,11 @@ Each image is segmented by NPsSegNet (of the stack, or of its segment_with stack
 segmenter; the answer is the one that outlines the particles better (tgan.quality: the floor), and both
 candidates are kept in npssegnet/ and rough_masks/; an NPsSegNet with a boundary channel (npssegnet.instances)
 also writes where touching particles meet to boundaries/, along which psd splits the answer, whichever it is.
-When NPsSegNet failed its own check, with self_checks.on_failure fallback, the rough-mask segmenter alone makes
-the masks (method rough_masks, tgan.fallback) and there is no quality estimate. An image segmented before with
-the same model, settings and code is read back from results/STACK/segment_cache/ (tgan.cache) instead of
-segmented again."""
+When NPsSegNet failed its own check, with self_checks.on_failure fallback, the rough masks answer every image
+(method rough_masks, tgan.fallback), split by psd's watershed alone; the quality estimate is still NPsSegNet's
+agreements with itself and with them (low: nothing confirms the rough masks). An image segmented before with the
+same model, settings and code is read back from results/STACK/segment_cache/ (tgan.cache) instead of segmented
+again."""
 
 import json
 import time
@@ -30,32 +31,32 @@ method = fallback.segmentation(checks.outcome(snakemake.input.check), fallback.M
                                params.on_failure, snakemake.wildcards.stack)
 rough_model = snakemake.input.get("rough_model")
 rough_segmenter = rough_masks.make_segmenter(params.rough_masks, params.polarity, device, rough_model, options)
-net = None if method.method == "rough_masks" else npssegnet.load_model(snakemake.input.model, device)
+net = npssegnet.load_model(snakemake.input.model, device)
 print(f"method {method.method}: {method.reason}")
 # what an image's masks and figures depend on besides the image itself (tgan.cache)
-key = cache.digest(cache.file_digest(None if net is None else snakemake.input.model), cache.file_digest(rough_model),
+key = cache.digest(cache.file_digest(snakemake.input.model), cache.file_digest(rough_model),
                    json.dumps([params.settings, params.rough_masks, params.polarity, method.method], sort_keys=True),
                    cache.source_digest(quality, npssegnet, inference, networks, rough_masks, classical, edges))
 store = cache.Cache(Path(snakemake.output[0]).parent / "segment_cache", key)
 
 
 def segment_image(image: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
-    """The masks of one image (answer, and NPsSegNet's and the rough one when NPsSegNet segments; its boundaries
-    where it predicts them) and its figures."""
+    """The masks of one image (its answer, NPsSegNet's and the rough one; NPsSegNet's boundaries where it predicts
+    them and passed its check) and its figures."""
     rough = rough_segmenter(image)
-    if net is None:
-        return {"answer": rough}, {"answer": "rough_masks", "quality": np.nan}
     logits = npssegnet.logits(net, image, device, options)
     prob = npssegnet.particle_probability(logits)
     answer, figures = quality.assess(image, prob, rough, options.threshold,
-                                     lambda flipped: npssegnet.probability(net, flipped, device, options))
-    boundary = npssegnet.boundary_mask(logits, options.threshold)
+                                     lambda flipped: npssegnet.probability(net, flipped, device, options),
+                                     npssegnet_may_answer=method.method != "rough_masks")
+    boundary = npssegnet.boundary_mask(logits, options.threshold) if method.method != "rough_masks" else None
     return ({"answer": answer, "npssegnet": prob >= options.threshold, "rough_masks": rough}
             | ({} if boundary is None else {"boundary": boundary})), figures
 
 
 out = Path(snakemake.output[0])
-out.mkdir(parents=True, exist_ok=True)
+for folder in (out, out / "npssegnet", out / "rough_masks"):
+    folder.mkdir(parents=True, exist_ok=True)
 images = snakemake.input.images
 rows = []
 for i, path in enumerate(images, 1):
@@ -69,8 +70,7 @@ for i, path in enumerate(images, 1):
     if "boundary" in masks:
         write_mask(boundary_path(out / f"{name}.png"), masks["boundary"])
     for candidate in ("npssegnet", "rough_masks"):
-        if candidate in masks:
-            write_mask(out / candidate / f"{name}.png", masks[candidate])
+        write_mask(out / candidate / f"{name}.png", masks[candidate])
     rows.append({"image": name, **figures})
     print(f"[{i}/{len(images)}] {name}: {masks['answer'].mean() * 100:.1f} % particle pixels ({figures['answer']}), "
           f"quality {figures['quality']:.2f}, {'from the cache' if stored else 'segmented'}, "
