@@ -135,12 +135,16 @@ def test_segment_with_names_a_stack_that_trains(tmp_path):
 
 
 def digests(results: Path) -> dict[str, str]:
-    """sha256 of every file; model files by their tensors (torch.save stamps each file with a random id)."""
-    out = {}
+    """sha256 of every file; model files by their tensors (torch.save stamps each file with a random id), and the
+    segment cache's entries by their contents alone (they are named by a digest of the model file's bytes)."""
+    out, cached = {}, []
     for path in sorted(p for p in results.rglob("*") if p.is_file()):
         data = repr(_flatten(load_checkpoint(path))).encode() if path.suffix == ".pt" else path.read_bytes()
-        out[str(path.relative_to(results))] = hashlib.sha256(data).hexdigest()
-    return out
+        if path.parent.name == "segment_cache":
+            cached.append(hashlib.sha256(data).hexdigest())
+        else:
+            out[str(path.relative_to(results))] = hashlib.sha256(data).hexdigest()
+    return out | {"segment_cache": sorted(cached)}
 
 
 def _flatten(value):
