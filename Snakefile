@@ -36,10 +36,12 @@ include: "workflow/rules/psd.smk"
 include: "workflow/rules/overlay.smk"
 include: "workflow/rules/image_stream.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/compare.smk"
 
 
 rule all:
     input:
         final_outputs(),
         evaluation_outputs(),
+        compare_outputs(),
     default_target: True

@@ -1,6 +1,7 @@
 """The evaluate rule end to end (tiny preset) on a synthetic stack with known instance masks, and the
 ground truth it reads."""
 
+import json
 import re
 
 import numpy as np
@@ -9,12 +10,14 @@ import pytest
 import tifffile
 import imageio.v3 as iio
 import yaml
-from scipy import ndimage
 import torch
+from scipy import ndimage
 from skimage.measure import label
 
+from burned_in import write_text
 from synthetic import particle_image, touching_pairs
 from workflow_helpers import ROOT, planned_jobs, snakemake
+from tgan.annotations import ignore_mask
 from tgan.evaluation import METHODS, cover_tiles, score_method
 from tgan.ground_truth import box_masks, ground_truth_files, read_boxes, read_instances, read_truth_mask
 from tgan.images import read_boundary, read_image, read_mask, write_image
@@ -26,14 +29,22 @@ N_IMAGES = 4
 N_PARTICLES = 10
 RADIUS = 6
 EVALUATION_RULES = ["train_npssegnet_gen1", "train_supervised", "baseline_masks", "image_quality", "evaluate"]
+BAR_ROWS = 24
 
 
 def make_labelled_stack(root, n=N_IMAGES):
-    """Images and their 16-bit instance label masks (named like the images), as a user would have them."""
+    """Images and their 16-bit instance label masks (named like the images), as a user would have them. The first
+    image has an information bar burned in below the particles, as an SEM writes it, and its mask, drawn on the
+    whole image, has background there: import_image cuts the bar off, and the evaluation must cut the mask too."""
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     for i in range(n):
         image, labels = particle_image((160, 160), radii=(RADIUS,) * N_PARTICLES, seed=40 + i)
+        if i == 0:
+            bar = np.zeros((BAR_ROWS, 160), np.float32)
+            write_text(bar, 7, 10, 1.0)
+            write_text(bar, 7, 90, 1.0)
+            image, labels = np.vstack([image, bar]), np.vstack([labels, np.zeros((BAR_ROWS, 160), labels.dtype)])
         write_image(root / "images" / f"img{i}.png", image)
         iio.imwrite(root / "masks" / f"img{i}.png", (labels * 3).astype(np.uint16))
     return root
@@ -74,6 +85,8 @@ def test_evaluation_rules_ran(evaluated):
 
 def test_metrics_compare_every_method_on_known_masks(evaluated):
     work, _ = evaluated
+    record = json.loads((work / "results/lab/images/img0.json").read_text())
+    assert (record["crop"], record["crop_from"], record["shape"]) == ({"bottom": BAR_ROWS}, "detected", [160, 160])
     table = pd.read_csv(work / "results/lab/evaluation/metrics.csv")
     assert list(table.columns) == ["method", "metric", "value"]
     assert list(table["method"].unique()) == list(METHODS)
@@ -109,7 +122,9 @@ def test_a_boundary_network_is_scored_with_its_boundaries(evaluated):
               "gen1_only": (results / "evaluation/npssegnet_gen1/model.pt", results / "evaluation/masks/gen1_only")}
     names = [f"img{i}" for i in range(N_IMAGES)]
     images = {n: read_image(results / "images" / f"{n}.png") for n in names}
-    truth = {n: read_instances(work / "labelled/masks" / f"{n}.png") for n in names}
+    records = {n: json.loads((results / "images" / f"{n}.json").read_text()) for n in names}
+    truth = {n: read_instances(work / "labelled/masks" / f"{n}.png", records[n]["crop"]) for n in names}
+    ignore = {n: ignore_mask(images[n].shape, records[n]) for n in names}
     table = pd.read_csv(results / "evaluation/metrics.csv").set_index(["method", "metric"])["value"]
     for method, (model, folder) in models.items():
         net = load_model(model, torch.device("cpu"))
@@ -118,7 +133,7 @@ def test_a_boundary_network_is_scored_with_its_boundaries(evaluated):
             assert len(out) == 2
             assert np.array_equal(read_boundary(folder / f"{name}.png"), boundary_mask(out, options.threshold))
         scores = score_method({n: read_mask(folder / f"{n}.png") for n in names}, truth, images, "masks",
-                              PSDOptions(), boundaries={n: read_boundary(folder / f"{n}.png") for n in names})
+                              PSDOptions(), ignore, {n: read_boundary(folder / f"{n}.png") for n in names})
         assert table[method, "count_predicted"] == scores["count_predicted"]
         assert table[method, "object_f1"] == pytest.approx(scores["object_f1"])
     fold = load_model(results / "evaluation/supervised/fold0/model.pt", torch.device("cpu"))

@@ -3,7 +3,9 @@ import pytest
 import tifffile
 import imageio.v3 as iio
 
-from tgan.images import (ImageFileError, _axes_pixel_size_nm, count_frames, import_image, list_images, nm_per_unit,
+from burned_in import with_data_bar
+from tgan.images import (ImageFileError, _axes_pixel_size_nm, count_frames, crop_note, import_image, list_images,
+                         nm_per_unit,
                          read_image, read_mask, read_pixel_size_nm, stack_sources, to_unit_range, write_image,
                          write_mask)
 
@@ -269,10 +271,34 @@ def test_vendor_data_bar_is_cut_off_unless_the_crop_sets_the_bottom(tmp_path):
     fei = "[Image]\nResolutionX=50\nResolutionY=48\n[Scan]\nPixelWidth=2e-09\nPixelHeight=2e-09\n"
     tifffile.imwrite(tmp_path / "sem.tif", data, extratags=[(34682, "s", 0, fei, True)])
     image, record = import_image(tmp_path / "sem.tif", 0, None, None)
-    assert image.shape == (48, 50) and record["crop"] == {"bottom": 12} and record["vendor_data_bar_rows"] == 12
+    assert image.shape == (48, 50) and record["crop"] == {"bottom": 12}
+    assert (record["crop_from"], record["bar_rows"]) == ("metadata", 12)
     assert record["pixel_size_nm"] == pytest.approx(2.0)
     image, record = import_image(tmp_path / "sem.tif", 0, {"bottom": 0, "left": 5}, None)
-    assert image.shape == (60, 45) and record["vendor_data_bar_rows"] == 0
+    assert image.shape == (60, 45) and (record["crop_from"], record["bar_rows"]) == ("config", 0)
+
+
+def test_detected_information_bar_is_cut_off_and_recorded_unless_the_crop_sets_the_bottom(tmp_path):
+    """A bar that no metadata records (Zeiss, Hitachi SEMs) is found in the pixels and cut off, before it sets
+    the contrast of 16-bit data; the record says it was detected, and a crop that sets the bottom wins."""
+    image, _, rows = with_data_bar()  # particles above a black bar with white "50 nm" text, 24 rows
+    data = (1000 + 30000 * image).astype(np.uint16)
+    data[-rows:] = np.where(image[-rows:] > 0.5, 65535, 0)
+    tifffile.imwrite(tmp_path / "sem.tif", data)
+    cut, record = import_image(tmp_path / "sem.tif", 0, None, None)
+    assert cut.shape == (192 - rows, 192) and rows == 24
+    assert (record["crop"], record["crop_from"], record["bar_rows"]) == ({"bottom": rows}, "detected", rows)
+    assert crop_note(record).startswith("an information bar of 24 rows burned into the bottom")
+    assert cut.max() == 1.0  # stretched on the image alone: with the bar's white text the particles stay below 0.5
+    assert read_image(tmp_path / "sem.tif").max(axis=1)[:-rows].max() < 0.5
+    kept, record = import_image(tmp_path / "sem.tif", 0, {"bottom": 0}, None)
+    assert kept.shape == (192, 192) and (record["crop_from"], record["bar_rows"]) == ("config", 0)
+    assert crop_note(record) is None
+    _, record = import_image(tmp_path / "sem.tif", 0, {"left": 5}, None)
+    assert record["crop"] == {"left": 5, "bottom": rows} and record["crop_from"] == "config + detected"
+    write_image(tmp_path / "plain.png", image[:-rows])  # the same particles without a bar: nothing cut
+    plain, record = import_image(tmp_path / "plain.png", 0, None, None)
+    assert plain.shape == (192 - rows, 192) and (record["crop"], record["crop_from"], record["bar_rows"]) == ({}, "none", 0)
 
 
 def test_list_images_takes_em_formats_and_skips_emi_with_its_ser(tmp_path):

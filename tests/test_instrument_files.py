@@ -1,6 +1,7 @@
 """Calibration of files written by real microscopes (../shared/data/instrument_files, RosettaSciIO's own test
-data): the pixel size each one records must come through, in nm, as validate_inputs and import_image record it.
-The values are those of the folder's README, each vendor's metadata as the vendor wrote it."""
+data): the pixel size each one records must come through, in nm, as validate_inputs and import_image record it,
+and their information bars must be cut off. The values are those of the folder's README, each vendor's metadata
+as the vendor wrote it."""
 
 from pathlib import Path
 
@@ -14,11 +15,12 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "instrum
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} is absent: the real instrument files are not "
                                                           "part of the project (see ../shared/data/README.md)")
 
-# file -> (pixel size in nm, frames, rows x cols of each image as the workflow uses it)
+# file -> (pixel size in nm, frames, rows x cols of each image as the workflow uses it: the Zeiss 1k and 512-pixel
+# files lose their information bars, 81 and 34 rows, which no metadata records)
 PIXEL_SIZE_NM = {
     "ZEISS_SEM_multipage.tif": (12.326225, 2, (1536, 2048)),
-    "test_tiff_Zeiss_SEM_1k.tif": (2614.514, 1, (768, 1024)),
-    "test_tiff_Zeiss_SEM_512pix.tif": (11.649976, 1, (384, 512)),
+    "test_tiff_Zeiss_SEM_1k.tif": (2614.514, 1, (768 - 81, 1024)),
+    "test_tiff_Zeiss_SEM_512pix.tif": (11.649976, 1, (384 - 34, 512)),
     "TVIPS_bin4.tif": (1.4208037, 1, (1024, 1024)),
     "test_loading_image_saved_with_DM.tif": (168.67469, 1, (68, 68)),
     "test_loading_image_saved_with_imageJ.tif": (168.67471, 1, (68, 68)),
@@ -51,10 +53,12 @@ def source_of(name):
     return next(source for key, source in CALIBRATION.items() if key in name)
 
 
-def test_validation_records_each_files_pixel_size(tmp_path):
+def test_zeiss_tvips_dm_and_imagej_files_validate_as_one_stack_each_with_its_pixel_size(tmp_path):
+    """No crop set: the Zeiss information bars are found and cut off, and every image keeps its vendor's
+    pixel size; import_image, which the workflow runs on each image after validation, records the same."""
     folder = linked(tmp_path, PIXEL_SIZE_NM)
-    # crop bottom: 0 keeps the Zeiss data bars (their detection is tested below)
-    report = validate_stack("real", folder, stack_sources(folder), crop={"bottom": 0})
+    sources = stack_sources(folder)
+    report = validate_stack("real", folder, sources)
     by_file = {}
     for record in report["images"].values():
         by_file.setdefault(Path(record["source"]).name, []).append(record)
@@ -65,7 +69,14 @@ def test_validation_records_each_files_pixel_size(tmp_path):
             assert record["pixel_size_nm"] == pytest.approx(nm, rel=RTOL), name
             assert record["pixel_size_from"] == "file" and record["calibration"].startswith(source_of(name)), name
             assert tuple(record["shape"]) == shape, name
+            bar = 768 - shape[0] if name.endswith("1k.tif") else 384 - shape[0] if name.endswith("512pix.tif") else 0
+            assert (record["crop_from"], record["bar_rows"]) == ("detected" if bar else "none", bar), name
     assert [n for n in report["notes"] if n.startswith("pixel sizes differ by more than 1%")]
+    assert [n for n in report["notes"] if n.startswith("test_tiff_Zeiss_SEM_1k: an information bar of 81 rows")]
+    for name, (source, frame) in sources.items():
+        image, record = import_image(source, frame, None, None)
+        assert list(image.shape) == report["images"][name]["shape"]
+        assert {key: record[key] for key in report["images"][name]} == report["images"][name], name
 
 
 @pytest.mark.parametrize("name", READER_ONLY)
@@ -87,7 +98,8 @@ def test_multipage_zeiss_gives_one_image_per_frame(tmp_path):
 def test_fei_data_bar_is_cut_off_from_the_metadata_and_16_bit_is_stretched_like_8_bit():
     for bits in (8, 16):
         _, record = import_image(DATA / f"FEI-Helios-Ebeam-{bits}bits.tif", 0, None, None)
-        assert record["crop"] == {"bottom": 29} and record["vendor_data_bar_rows"] == 29  # [PrivateFei] DatabarHeight
+        assert record["crop"] == {"bottom": 29} and record["bar_rows"] == 29  # [PrivateFei] DatabarHeight
+        assert record["crop_from"] == "metadata"
     # with the bar kept, the only content of these files, the two bit depths give the same image
     eight, _ = import_image(DATA / "FEI-Helios-Ebeam-8bits.tif", 0, {"bottom": 0}, None)
     sixteen, _ = import_image(DATA / "FEI-Helios-Ebeam-16bits.tif", 0, {"bottom": 0}, None)
@@ -95,14 +107,15 @@ def test_fei_data_bar_is_cut_off_from_the_metadata_and_16_bit_is_stretched_like_
     assert eight.max() == 1.0 and np.abs(sixteen - eight).max() < 0.02
 
 
-def test_zeiss_data_bars_stop_validation_with_the_crop_that_removes_them(tmp_path):
-    folder = linked(tmp_path, ["test_tiff_Zeiss_SEM_1k.tif", "test_tiff_Zeiss_SEM_512pix.tif"])
-    with pytest.raises(ValueError) as info:
-        validate_stack("zeiss", folder, stack_sources(folder))
-    message = str(info.value)
-    assert "test_tiff_Zeiss_SEM_1k.tif: an information bar of 81 rows burned into the bottom" in message
-    assert "test_tiff_Zeiss_SEM_512pix.tif: an information bar of 34 rows" in message
-    assert "Set crop: {bottom: 81} for stack zeiss" in message
+def test_zeiss_information_bars_are_cut_off_unless_the_crop_keeps_them():
+    for name, rows in (("test_tiff_Zeiss_SEM_1k.tif", 81), ("test_tiff_Zeiss_SEM_512pix.tif", 34)):
+        full, record = import_image(DATA / name, 0, {"bottom": 0}, None)
+        assert record["crop_from"] == "config" and record["bar_rows"] == 0
+        assert len(record["ignore"]) >= 5  # kept, the bar's text lines are ignored regions of the PSD
+        cut, record = import_image(DATA / name, 0, None, None)
+        assert (record["crop"], record["crop_from"], record["bar_rows"]) == ({"bottom": rows}, "detected", rows)
+        assert np.array_equal(cut, full[:-rows])  # 8-bit: the same pixels, less the bar
+        assert record["ignore"] == []  # nothing of the bar is left
 
 
 def test_tvips_scale_bar_box_is_ignored():

@@ -308,15 +308,19 @@ def test_scale_bar_and_label_are_not_counted_and_the_overlay_shows_them(tmp_path
     summary = with_calibration(summarise(table, {"a": (image.shape, None)}, "s"), {"a": record})
     assert summary["ignored_px"].tolist() == [int(ignored.sum())] * 2
     assert summary["pixel_size_from"].tolist() == ["none", "none"] and summary["calibration"].tolist() == ["", ""]
+    assert summary["crop_from"].tolist() == ["none", "none"]  # a scale bar is ignored, not cut off
 
 
-def test_data_bar_cut_off_as_validation_says_leaves_no_particle_in_it(tmp_path):
+def test_detected_data_bar_is_cut_off_leaves_no_particle_and_the_summary_says_so(tmp_path):
     image, labels, rows = with_data_bar()
-    image_path, calibration, image, record = imported(tmp_path, image, {"bottom": rows})
+    image_path, calibration, image, record = imported(tmp_path, image)  # no crop set
     assert image.shape == (192 - rows, 192) and record["ignore"] == []
+    assert (record["crop"], record["crop_from"], record["bar_rows"]) == ({"bottom": rows}, "detected", rows)
     mask = segmented(tmp_path, labels[:-rows], image)
     _, _, table, _ = measure_image(mask, image_path, calibration, PSDOptions(), "s")
     assert len(counted(table, True)) == len(np.unique(labels)) - 1
+    summary = with_calibration(summarise(table, {"a": (image.shape, None)}, "s", 100), {"a": record})
+    assert summary["crop_from"].tolist() == ["detected", "detected"]
 
 
 def test_particle_reaching_into_an_ignored_region_is_flagged_as_cut():

@@ -41,7 +41,7 @@ def test_good_stack_is_reported(tmp_path):
     good_stack(tmp_path)
     report = validate(tmp_path)
     assert report["images"] == {f"good{i}": {"source": str(tmp_path / f"good{i}.png"), "frame": 0, "shape": [96, 96],
-                                             "crop": {}, "vendor_data_bar_rows": 0, "pixel_size_nm": None,
+                                             "crop": {}, "crop_from": "none", "bar_rows": 0, "pixel_size_nm": None,
                                              "pixel_size_from": "none", "calibration": None, "ignore": []}
                                 for i in range(2)}
     assert report["skipped"] == [] and report["notes"] == []
@@ -69,15 +69,21 @@ def test_pixel_sizes_that_disagree_by_more_than_one_percent_are_noted(tmp_path):
     assert not [n for n in validate(tmp_path)["notes"] if n.startswith("pixel sizes differ")]
 
 
-def test_burned_in_bottom_bar_stops_with_the_crop_that_removes_it(tmp_path):
+def test_burned_in_bottom_bar_is_cut_off_recorded_and_noted(tmp_path):
     for i in range(2):
         write_image(tmp_path / f"sem{i}.png", with_data_bar(seed=i)[0])
-    message = refused(tmp_path)
-    assert f"{tmp_path / 'sem0.png'}: an information bar of 24 rows burned into the bottom" in message
-    assert "Set crop: {bottom: 24} for stack s" in message
-    report = validate(tmp_path, crop={"bottom": 24})
-    assert report["images"]["sem0"]["shape"] == [168, 192]
-    assert validate(tmp_path, crop={"bottom": 0})["images"]["sem1"]["shape"] == [192, 192]  # kept on purpose
+    report = validate(tmp_path)
+    for name in ("sem0", "sem1"):
+        record = report["images"][name]
+        assert record["shape"] == [168, 192]
+        assert (record["crop"], record["crop_from"], record["bar_rows"]) == ({"bottom": 24}, "detected", 24)
+    assert "sem0: an information bar of 24 rows burned into the bottom (uniform rows with text) is cut off " \
+           "(crop: {bottom: 0} keeps the rows, crop: {bottom: N} cuts N)" in report["notes"]
+    report = validate(tmp_path, crop={"bottom": 0})  # kept on purpose
+    assert report["images"]["sem1"]["shape"] == [192, 192] and report["images"]["sem1"]["crop_from"] == "config"
+    assert not [n for n in report["notes"] if "information bar" in n]
+    report = validate(tmp_path, crop={"bottom": 20})  # the user's height wins
+    assert report["images"]["sem0"]["shape"] == [172, 192] and report["images"]["sem0"]["bar_rows"] == 0
 
 
 def test_burned_in_scale_bar_is_recorded_as_ignored_and_noted(tmp_path):

@@ -5,9 +5,10 @@ and figure exports burn a scale bar and its label ("50 nm") into the image area.
 shapes on a flat background, so every segmenter takes them for particles, and the PSD counts them.
 
 - A bottom bar is a band of rows that are each almost one grey value (the bar's background), with
-  some text in them, whose background is not that of the image above. It is found, not guessed away: validation
-  stops and gives the `crop: {bottom: N}` that removes it, because cutting pixels off silently would
-  hide a wrong detection.
+  some text in them, whose background is not that of the image above. `images.import_image` cuts it off and
+  records it (`crop_from: detected`, with the rows), and the logs and the PSD summary say so: cut silently,
+  a wrong detection would go unseen; refused, it stopped every stack of SEM files over a height the workflow
+  had already found.
 - An in-image annotation is anchored on a scale bar: a solid, straight-edged, elongated rectangle of
   pure white or pure black pixels (a saturated particle is round or ragged, never such a rectangle).
   Its label and the box behind it are the pure-white or pure-black pixels close to it. The region

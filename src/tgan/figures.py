@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 from skimage.segmentation import find_boundaries
 
+from .compare import summary_line
 from .files import atomic
 from .images import read_image, read_mask
 from .psd import UNDER_RESOLVED_PX, histogram_band
@@ -24,6 +25,11 @@ BORDER_COLOUR = (0, 170, 255)
 IGNORED_COLOUR = (255, 0, 160)
 IGNORED_TINT = 0.35
 IMAGE_STREAM_COLUMNS = ["real image", "rough mask", "synthetic mask", "gen1", "gen2", "segmentation"]
+# One colour per stack of a comparison: Paul Tol's bright scheme, which colour-blind readers tell apart too.
+STACK_COLOURS = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb"]
+# A comparison's histogram has at most this many bins: numpy's `auto` gives hundreds for thousands of particles
+# with a long tail, and overlaid step lines of hundreds of bins cannot be told apart.
+MAX_COMPARE_BINS = 40
 
 
 def _pyplot():
@@ -90,6 +96,60 @@ def histogram(particles: pd.DataFrame, summary: pd.Series, path: str | os.PathLi
     ax.set_ylabel("particles")
     ax.set_title(f"{title}: particle-size distribution" + ("" if unit == "nm" else " (uncalibrated)"))
     fig.tight_layout()
+    with atomic(path) as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+
+
+def compare_figure(particles: dict[str, pd.DataFrame], table: pd.DataFrame, path: str | os.PathLike, title: str,
+                   replicates: int = 1000, seed: int = 0) -> None:
+    """The stacks of a comparison overlaid (table: `compare.compare_stacks`; particles: each stack's particles.csv).
+
+    Left, each stack's diameter histogram as the share of its particles per bin, so that stacks of different counts
+    compare, with the 95 % bootstrap band of each bin (`psd.histogram_band`: images resampled as for the stack's
+    intervals) and its D50 with its interval; right, the cumulative distributions, where growth shows as the whole
+    curve moving right, with each D50 and its interval at 0.5. Beneath, each stack's line of the log
+    (`compare.summary_line`: the shift, its interval, the test and the verdict).
+    """
+    plt = _pyplot()
+    unit = table["unit"].iloc[0]
+    used = {stack: p[p["weight"] > 0] for stack, p in particles.items()}
+    pooled = np.concatenate([u[f"diameter_{unit}"].to_numpy(float) for u in used.values()])
+    lines = [summary_line(row) for _, row in table.iterrows()]
+    fig, (hist_ax, cdf_ax) = plt.subplots(1, 2, figsize=(13, 5 + 0.18 * len(lines)), dpi=120)
+    edges = np.histogram_bin_edges(pooled, bins="auto") if pooled.size else np.array([0.0, 1.0])
+    if len(edges) > MAX_COMPARE_BINS + 1:
+        edges = np.linspace(edges[0], edges[-1], MAX_COMPARE_BINS + 1)
+    for k, row in enumerate(table.itertuples(index=False)):
+        colour = STACK_COLOURS[k % len(STACK_COLOURS)]
+        d, w = used[row.stack][f"diameter_{unit}"].to_numpy(float), used[row.stack]["weight"].to_numpy(float)
+        if d.size == 0:
+            continue
+        total = w.sum()
+        hist_ax.stairs(np.histogram(d, edges, weights=w)[0] / total, edges, color=colour, lw=1.8,
+                       label=f"{row.stack} (n = {row.count})")
+        if d.size > 1:
+            lo, hi = histogram_band(used[row.stack], unit, edges, replicates, seed)
+            hist_ax.fill_between(edges, np.append(lo, lo[-1]) / total, np.append(hi, hi[-1]) / total, step="post",
+                                 color=colour, alpha=0.25, lw=0)
+        hist_ax.axvline(row.d50, color=colour, ls="--", lw=1.2)
+        if np.isfinite(row.d50_lo):
+            hist_ax.axvspan(row.d50_lo, row.d50_hi, color=colour, alpha=0.12, lw=0)
+            cdf_ax.errorbar(row.d50, 0.5, xerr=[[row.d50 - row.d50_lo], [row.d50_hi - row.d50]], fmt="o",
+                            color=colour, capsize=4)
+        order = np.argsort(d, kind="stable")
+        cdf_ax.step(np.concatenate([[d[order][0]], d[order]]), np.concatenate([[0.0], np.cumsum(w[order]) / total]),
+                    where="post", color=colour, lw=1.5, label=row.stack)
+    hist_ax.set_ylabel("share of the stack's particles per bin")
+    hist_ax.legend(title="band: 95 % per bin; dashed: D50 and its interval", title_fontsize=8, fontsize=8)
+    cdf_ax.set_ylabel("cumulative share of particles")
+    cdf_ax.axhline(0.5, color="#999999", lw=0.6)
+    cdf_ax.legend(fontsize=8, loc="lower right")
+    for ax in (hist_ax, cdf_ax):
+        ax.set_xlabel(f"equivalent circular diameter ({unit})")
+    fig.suptitle(title)
+    fig.text(0.01, 0.01, "\n".join(lines), fontsize=7.5, family="monospace", va="bottom")
+    fig.tight_layout(rect=(0, (0.04 + 0.2 * len(lines)) / fig.get_figheight(), 1, 1))
     with atomic(path) as tmp:
         fig.savefig(tmp)
     plt.close(fig)

@@ -2,8 +2,9 @@
 
 A stack's `ground_truth:` names a folder of masks (`{masks: DIR}`: binary or instance label images,
 one per image, named like the image) or of YOLO box files (`{yolo: DIR}`: `NAME.txt`). Images
-without a ground-truth file are left out of the evaluation. The stack's crop is applied to the
-ground truth too, so that it lines up with the images the workflow segments.
+without a ground-truth file are left out of the evaluation. Each image's crop, as import_image recorded it
+(the stack's crop setting, or an information bar cut off), is applied to its ground truth too, so that it lines
+up with the image the workflow segments.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import tifffile
 from rsciio.tiff import file_reader as read_tiff
 from rsciio.utils.rgb import is_rgbx, rgbx2regular_array
 
-from .annotations import annotation_regions
+from .annotations import annotation_regions, bottom_bar_rows
 from .files import atomic
 
 # RosettaSciIO plugin (module under rsciio) of each microscope format.
@@ -347,25 +347,48 @@ def import_image(path: str | os.PathLike, frame: int, crop: dict[str, int] | Non
     """(the image as the workflow uses it, its record: calibration, crop, ignored annotations).
 
     pixel_size_nm from the config overrides the file's metadata (which is then not read for the pixel
-    size, so that a file with wrong or broken calibration can still be used). A data bar that the
-    vendor's metadata records is cut off unless crop sets the bottom itself. Scale bars and labels
-    burned into the image are found and recorded as regions for the PSD and the overlay to ignore.
+    size, so that a file with wrong or broken calibration can still be used). Unless crop sets the bottom
+    itself (`bottom: 0` keeps the rows), an information bar is cut off: the data bar that the vendor's
+    metadata records (FEI/Thermo), else one found in the pixels (`annotations.bottom_bar_rows`: Zeiss and
+    Hitachi SEMs record none). A bar is a segmenter's particle, and cut off it measures nothing; asking the
+    user to type a height the workflow has already found only stopped stacks of SEM files. The record says
+    what was cut and why (`bar_rows`; `crop_from`: config, metadata, detected, joined by " + " when the
+    config cut other edges, or none), and the logs and the PSD summary say it again, so that a wrong
+    detection is seen, not hidden. Scale bars and labels burned into the image are found and recorded as
+    regions for the PSD and the overlay to ignore.
     """
     path = Path(path)
     data, signal = _read_frame(path, frame)
     crop = dict(crop or {})
-    bar = 0 if "bottom" in crop else data_bar_rows(signal, data.shape[0])
-    if bar:
+    crop_from, bar = ["config"] if crop else [], 0
+    if "bottom" not in crop and (bar := data_bar_rows(signal, data.shape[0])):
         crop["bottom"] = bar
+        crop_from.append("metadata")
     image = _to_image(data, crop, path)
+    if "bottom" not in crop and (bar := bottom_bar_rows(image)):
+        crop["bottom"] = bar
+        crop_from.append("detected")
+        image = _to_image(data, crop, path)  # without the bar, which set the contrast of 16-bit data
     if pixel_size_nm is not None:
         source, where = "config", "stack setting pixel_size_nm"
     else:
         pixel_size_nm, where = read_calibration(path, signal)
         source = "file" if pixel_size_nm is not None else "none"
-    return image, {"source": str(path), "frame": frame, "crop": crop, "vendor_data_bar_rows": bar,
-                   "shape": list(image.shape), "pixel_size_nm": pixel_size_nm, "pixel_size_from": source,
-                   "calibration": where, "ignore": annotation_regions(image)}
+    return image, {"source": str(path), "frame": frame, "crop": crop, "crop_from": " + ".join(crop_from) or "none",
+                   "bar_rows": bar, "shape": list(image.shape), "pixel_size_nm": pixel_size_nm,
+                   "pixel_size_from": source, "calibration": where, "ignore": annotation_regions(image)}
+
+
+def crop_note(record: dict) -> str | None:
+    """What the logs say of an information bar that import_image cut off without the config asking; None
+    when it cut none."""
+    if "metadata" in record["crop_from"]:
+        return (f"the data bar its metadata records ({record['bar_rows']} rows at the bottom) is cut off "
+                "(crop: {bottom: 0} keeps the rows)")
+    if "detected" in record["crop_from"]:
+        return (f"an information bar of {record['bar_rows']} rows burned into the bottom (uniform rows with text) "
+                "is cut off (crop: {bottom: 0} keeps the rows, crop: {bottom: N} cuts N)")
+    return None
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

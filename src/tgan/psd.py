@@ -371,11 +371,29 @@ def cluster_widening(images: int, confidence: float) -> float:
     return float(np.sqrt(images / (images - 1)) * stats.t.ppf(tail, images - 1) / stats.norm.ppf(tail))
 
 
+def bootstrap_stats(sizes: np.ndarray, values: np.ndarray, weights: np.ndarray, replicates: int,
+                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """{figure: its `replicates` values}: `distribution_stats` over the bootstrap of `bootstrap_counts` (sizes:
+    particles per image, values in image order), drawn in chunks of replicates (BOOTSTRAP_CHUNK)."""
+    chunk = max(1, BOOTSTRAP_CHUNK // max(values.size, 1))
+    samples: dict[str, list[np.ndarray]] = {}
+    for start in range(0, replicates, chunk):
+        stats_ = distribution_stats(bootstrap_counts(sizes, min(chunk, replicates - start), rng), values, weights)
+        for key, value in stats_.items():
+            samples.setdefault(key, []).append(value)
+    return {key: np.concatenate(v) for key, v in samples.items()}
+
+
+def widening(images: int) -> float:
+    """How much wider than its bootstrap's percentile interval a figure of this many images is drawn, about the
+    estimate: `cluster_widening` from MIN_IMAGES images on (where images are the resampled unit), else 1."""
+    return cluster_widening(images, CONFIDENCE) if images >= MIN_IMAGES else 1.0
+
+
 def intervals(sizes: np.ndarray, values: np.ndarray, weights: np.ndarray, replicates: int,
               rng: np.random.Generator, point: dict[str, float]) -> dict[str, tuple[float, float]]:
     """{figure: (lo, hi)}: the 95 % percentile intervals of `distribution_stats` (point: its values on the
-    data) over the bootstrap of `bootstrap_counts` (sizes: particles per image, values in image order), drawn
-    in chunks of replicates.
+    data) over the bootstrap of `bootstrap_counts` (`bootstrap_stats`), widened by `widening`.
 
     Percentile rather than BCa: D10/D50/D90 are quantiles, for which the jackknife that BCa takes its
     acceleration from is inconsistent, and with images as the resampled unit a jackknife would leave out
@@ -383,17 +401,10 @@ def intervals(sizes: np.ndarray, values: np.ndarray, weights: np.ndarray, replic
     and ln d) and stays inside the range of the data. The coverage it reaches is measured (tests and
     bench/psd_coverage.py).
     """
-    chunk = max(1, BOOTSTRAP_CHUNK // max(values.size, 1))
-    samples: dict[str, list[np.ndarray]] = {}
-    for start in range(0, replicates, chunk):
-        stats_ = distribution_stats(bootstrap_counts(sizes, min(chunk, replicates - start), rng), values, weights)
-        for key, value in stats_.items():
-            samples.setdefault(key, []).append(value)
     tail = 50 * (1 - CONFIDENCE)
-    widen = cluster_widening(len(sizes), CONFIDENCE) if len(sizes) >= MIN_IMAGES else 1.0
+    widen = widening(len(sizes))
     out = {}
-    for key, v in samples.items():
-        v = np.concatenate(v)
+    for key, v in bootstrap_stats(sizes, values, weights, replicates, rng).items():
         lo, hi = np.nanpercentile(v, [tail, 100 - tail]) if np.isfinite(v).any() else (np.nan, np.nan)
         out[key] = (point[key] - widen * (point[key] - lo), point[key] + widen * (hi - point[key]))
     return out
@@ -516,10 +527,11 @@ def histogram_band(particles: pd.DataFrame, unit: str, edges: np.ndarray, replic
 
 def with_calibration(summary: pd.DataFrame, records: dict[str, dict]) -> pd.DataFrame:
     """The summary with, per image, where its pixel size came from (`pixel_size_from`: file, config or
-    none; `calibration`: which metadata) and the pixels left out as burned-in annotations; the ALL row
-    gives the sources of the stack, joined by '; ' when they differ."""
+    none; `calibration`: which metadata), where its crop came from (`crop_from`: an information bar cut off
+    as `detected` is a guess of the workflow's that the user should see) and the pixels left out as burned-in
+    annotations; the ALL row gives the sources of the stack, joined by '; ' when they differ."""
     summary = summary.copy()
-    for column in ("pixel_size_from", "calibration"):
+    for column in ("pixel_size_from", "calibration", "crop_from"):
         values = {name: record.get(column) or "" for name, record in records.items()}
         summary[column] = summary["image"].map(values)
         summary.loc[summary["image"] == ALL_IMAGES, column] = "; ".join(sorted(set(values.values()) - {""}))

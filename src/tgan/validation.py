@@ -12,9 +12,9 @@ What happens to each kind of input (the README lists the same, for users):
   shows the particles at another scale and would teach the networks wrong sizes;
 - mixed image sizes and calibrations: accepted (every step works per image) and noted in the report;
   pixel sizes that differ by more than 1 % are noted with their range;
-- an information bar burned into the bottom rows (found by `annotations.bottom_bar_rows`, where the
-  vendor's metadata records none): refused with the `crop: {bottom: N}` that removes it, unless the
-  stack's crop sets the bottom itself (`bottom: 0` keeps the rows);
+- an information bar burned into the bottom rows: cut off by `import_image` (the rows the vendor's metadata
+  records, else those `annotations.bottom_bar_rows` finds) and noted, unless the stack's crop sets the bottom
+  itself (`bottom: 0` keeps the rows);
 - scale bars and labels burned into the image: accepted, recorded as regions the PSD ignores, noted;
 - fewer than 2 images: refused (the method needs a morphology and a contrast subset).
 All problems of a stack are reported together, one line per file, so one run finds them all.
@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .annotations import bottom_bar_rows
-from .images import import_image
+from .images import crop_note, import_image
 
 # Images of a stack whose pixel sizes differ by more than this (relative) are noted.
 PIXEL_SIZE_SPREAD = 0.01
@@ -80,13 +79,14 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
                    trains: bool = True) -> dict:
     """Read and check every image of a stack ({name: (file, frame)} from `images.stack_sources`).
 
-    Returns the report written to validated.json: per image its file, frame, crop, shape, pixel size and
-    where it came from (`pixel_size_from`: file, config or none; `calibration`: which metadata), and the
+    Returns the report written to validated.json: per image its file, frame, crop and where it came from
+    (`crop_from`, `bar_rows`: an information bar cut off), shape, pixel size and where it came from
+    (`pixel_size_from`: file, config or none; `calibration`: which metadata), and the
     regions it ignores; the skipped files; notes on what is accepted but worth knowing. Raises
     InputError otherwise. A stack that `trains` its own chain needs two images (a morphology and a contrast
     subset); one segmented with another stack's model (segment_with) may hold one.
     """
-    problems, images, bars = [], {}, []
+    problems, images = [], {}
     for name, (source, frame) in sources.items():
         where = _where(name, source, frame)
         try:
@@ -95,20 +95,13 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
             problems.append(f"{where}: {_reason(err, source)}")
             continue
         reason = check_image(image)
-        bar = 0 if "bottom" in record["crop"] else bottom_bar_rows(image)
-        if bar:
-            bars.append(bar)
-            reason = reason or (f"an information bar of {bar} rows burned into the bottom (uniform rows with text): "
-                                f"cut it off with crop: {{bottom: {bar}}}")
         if reason:
             problems.append(f"{where}: {reason}")
-        images[name] = {key: record[key] for key in ("source", "frame", "shape", "crop", "vendor_data_bar_rows",
+        images[name] = {key: record[key] for key in ("source", "frame", "shape", "crop", "crop_from", "bar_rows",
                                                       "pixel_size_nm", "pixel_size_from", "calibration", "ignore")}
     if problems:
-        advice = (f"\nSet crop: {{bottom: {max(bars)}}} for stack {stack} (or crop: {{bottom: 0}} if these rows are "
-                  "image)" if bars else "")
         raise InputError(f"stack {stack}: {len(problems)} of {len(sources)} images cannot be used "
-                         "(nothing of this stack has been written):\n  " + "\n  ".join(problems) + advice)
+                         "(nothing of this stack has been written):\n  " + "\n  ".join(problems))
     if trains and len(images) < 2:
         raise InputError(f"stack {stack}: {folder} holds {len(images)} image; the method needs at least 2 "
                          "(a morphology and a contrast subset)")
@@ -118,7 +111,7 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
 
 def _notes(images: dict[str, dict]) -> list[str]:
     """What is accepted but worth knowing: mixed sizes, images without a pixel size, pixel sizes that
-    disagree, data bars cut off by the vendor's record, annotations left out of the PSD."""
+    disagree, information bars cut off (recorded by the vendor or detected), annotations left out of the PSD."""
     notes = []
     shapes = sorted({tuple(i["shape"]) for i in images.values()})
     if len(shapes) > 1:
@@ -135,9 +128,8 @@ def _notes(images: dict[str, dict]) -> list[str]:
         notes.append(f"pixel sizes differ by more than {PIXEL_SIZE_SPREAD:.0%}: from {sizes[small]:.5g} nm ({small}) "
                      f"to {sizes[large]:.5g} nm ({large}); each image is measured with its own")
     for name, i in images.items():
-        if i["vendor_data_bar_rows"]:
-            notes.append(f"{name}: the data bar its metadata records ({i['vendor_data_bar_rows']} rows at the bottom) "
-                         "is cut off")
+        if note := crop_note(i):
+            notes.append(f"{name}: {note}")
         if i["ignore"]:
             boxes = ", ".join(f"rows {r['top']}-{r['bottom']}, columns {r['left']}-{r['right']}" for r in i["ignore"])
             notes.append(f"{name}: burned-in scale bar or label ({boxes}) left out of the PSD")

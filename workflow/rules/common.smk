@@ -326,3 +326,29 @@ def evaluation_outputs():
     """metrics.csv, metrics.png and image_quality.csv of every stack with ground truth."""
     return expand("results/{stack}/evaluation/{name}", stack=EVALUATED_STACKS,
                   name=["metrics.csv", "metrics.png", "image_quality.csv"])
+
+
+# Comparisons of stacks' PSDs (workflow/rules/compare.smk).
+
+COMPARISONS = config.get("compare") or {}
+
+
+def check_comparisons():
+    """Comparisons that name a stack not configured, or a stack named `compare`, whose results folder would hold
+    the comparisons' folders, stop the run before any job starts."""
+    for name, stacks in COMPARISONS.items():
+        unknown = [stack for stack in stacks if stack not in STACKS]
+        if unknown:
+            raise WorkflowError(f"compare.{name}: {', '.join(unknown)} is not a configured stack "
+                                f"(stacks: {', '.join(STACKS)})")
+    if COMPARISONS and "compare" in STACKS:
+        raise WorkflowError("a stack named compare: its results/compare/ folder is where the comparisons go; "
+                            "rename the stack")
+
+
+check_comparisons()
+
+
+def compare_outputs():
+    """compare.csv and compare.png of every configured comparison (none by default)."""
+    return expand("results/compare/{name}/compare.{ext}", name=COMPARISONS, ext=["csv", "png"])

@@ -38,13 +38,14 @@ rule train_supervised:
     epoch as the virtual dataset."""
     input:
         images=lambda w: [stack_images(w.stack)[n] for n in training_names(w)],
+        # import_image's records: the crop each image was given (config, vendor metadata, a detected bar)
+        calibrations=lambda w: [f"results/{w.stack}/images/{n}.json" for n in training_names(w)],
         ground_truth=lambda w: [ground_truth(w.stack)[n] for n in training_names(w)],
     output:
         model="results/{stack}/evaluation/supervised/fold{fold}/model.pt",
         losses="results/{stack}/evaluation/supervised/fold{fold}/losses.csv",
     params:
         kind=lambda w: ground_truth_type(w.stack),
-        crop=lambda w: config["stacks"][w.stack].get("crop", {}),
         tile=lambda w: stack_settings(w.stack, "synthesize_masks")["size"],
         epoch_size=lambda w: stack_settings(w.stack, "synthesize_masks")["count"],
         # manual labels only: no rough-mask pseudo-labels in the baseline; the paper's binary network
@@ -142,7 +143,6 @@ rule evaluate:
     params:
         names=lambda w: list(ground_truth(w.stack)),
         kind=lambda w: ground_truth_type(w.stack),
-        crop=lambda w: config["stacks"][w.stack].get("crop", {}),
         psd=lambda w: stack_settings(w.stack, "psd"),
     log:
         "logs/{stack}/evaluate.log",

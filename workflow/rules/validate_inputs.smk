@@ -1,7 +1,7 @@
 rule validate_inputs:
     """Step 0: read and check every image of the stack before anything else (corrupt, truncated, constant,
-    colour, NaN, smaller than the training crop, a burned-in bottom bar to crop); one message names every bad
-    file and nothing is written. validated.json says per image where its pixel size came from."""
+    colour, NaN); one message names every bad file and nothing is written. validated.json says per image where
+    its pixel size came from and what was cut off (an information bar: crop_from metadata or detected)."""
     input:
         stack_files,
     output:

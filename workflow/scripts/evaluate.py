@@ -18,14 +18,18 @@ job.start(snakemake)
 params = snakemake.params
 names = params.names
 images = {n: read_image(p) for n, p in zip(names, snakemake.input.images)}
+# import_image's records: each image's crop (config, vendor metadata, a detected bar) is the ground truth's too
+records = {n: json.loads(Path(p).read_text()) for n, p in zip(names, snakemake.input.calibrations)}
 if params.kind == "masks":
-    truth = {n: read_instances(p, params.crop) for n, p in zip(names, snakemake.input.ground_truth)}
+    truth = {n: read_instances(p, records[n]["crop"]) for n, p in zip(names, snakemake.input.ground_truth)}
 else:
-    truth = {n: read_boxes(p, images[n].shape, params.crop) for n, p in zip(names, snakemake.input.ground_truth)}
+    truth = {n: read_boxes(p, images[n].shape, records[n]["crop"])
+             for n, p in zip(names, snakemake.input.ground_truth)}
 for name, gt in truth.items():
     if params.kind == "masks" and gt.shape != images[name].shape:
-        raise ValueError(f"{name}: ground truth {gt.shape} and image {images[name].shape} differ in size "
-                         "(is the stack's crop applied to a ground truth that was already cropped?)")
+        raise ValueError(f"{name}: ground truth {gt.shape} and image {images[name].shape} differ in size (is the "
+                         f"image's crop {records[name]['crop']} ({records[name]['crop_from']}) applied to a ground "
+                         "truth that was already cropped?)")
 
 folder = Path(snakemake.input.masks)
 # The rough masks of a classical stack are the classical segmenter's masks.
@@ -39,8 +43,7 @@ if not (folder / "gen1_only").is_dir():  # gen1 was left out by the fallback lad
     del sources["gen1_only"]
 options = from_dict(PSDOptions, params.psd)
 # the burned-in annotations import_image found: the psd rule leaves them out, so the scores do too
-ignore = {n: ignore_mask(images[n].shape, json.loads(Path(p).read_text()))
-          for n, p in zip(names, snakemake.input.calibrations)}
+ignore = {n: ignore_mask(images[n].shape, records[n]) for n in names}
 scores = {method: score_method({n: read_mask(p) for n, p in files.items()}, truth, images, params.kind, options, ignore,
                                {n: read_boundary(p) for n, p in files.items()})
           for method, files in sources.items()}
