@@ -10,16 +10,19 @@ import pytest
 import tifffile
 import imageio.v3 as iio
 import yaml
+import torch
 from scipy import ndimage
 from skimage.measure import label
 
 from burned_in import write_text
-from synthetic import particle_image
-from workflow_helpers import planned_jobs, snakemake
+from synthetic import particle_image, touching_pairs
+from workflow_helpers import ROOT, planned_jobs, snakemake
+from tgan.annotations import ignore_mask
 from tgan.evaluation import METHODS, cover_tiles, score_method
 from tgan.ground_truth import box_masks, ground_truth_files, read_boxes, read_instances, read_truth_mask
-from tgan.images import write_image
-from tgan.options import PSDOptions
+from tgan.images import read_boundary, read_image, read_mask, write_image
+from tgan.npssegnet import boundary_mask, instance_boundary, load_model, logits
+from tgan.options import PSDOptions, SegmentOptions
 from tgan.subsets import kfold
 
 N_IMAGES = 4
@@ -58,10 +61,12 @@ def evaluated(tmp_path_factory):
     work = tmp_path_factory.mktemp("evaluate")
     root = make_labelled_stack(work / "labelled")
     # 8 NPsSegNet epochs instead of the tiny preset's 20: four trainings (the method, gen1 only, two folds);
-    # real pseudo-labelled crops as in the demo preset (the supervised folds must train on the labels alone)
+    # real pseudo-labelled crops as in the demo preset (the supervised folds must train on the labels alone);
+    # NPsSegNet with its boundary channel (the supervised folds stay binary)
     config = write_stacks(work / "stacks.yaml", {"lab": {"images": str(root / "images"),
                                                          "ground_truth": {"masks": str(root / "masks")},
-                                                         "npssegnet": {"epochs": 8, "real_fraction": 0.5}}},
+                                                         "npssegnet": {"epochs": 8, "real_fraction": 0.5,
+                                                                       "instances": "boundary"}}},
                           {"folds": 2})
     result = snakemake(work, "--cores", "2", "results/lab/evaluation/metrics.csv",
                        "results/lab/evaluation/image_quality.csv", configs=[config])
@@ -103,6 +108,37 @@ def test_metrics_compare_every_method_on_known_masks(evaluated):
     assert diameters["rough_masks"] > diameters["classical"] + 0.5
     for metric in ("pixel_accuracy", "mean_iou", "dice", "object_f1"):
         assert wide.loc[metric].between(0, 1).all()
+
+
+def test_a_boundary_network_is_scored_with_its_boundaries(evaluated):
+    """With npssegnet.instances boundary the method's NPsSegNet and its gen1-only ablation have the boundary
+    channel: segment and baseline_masks write each image's boundaries (the network's on the image) beside its
+    mask, and the scores are those of the particles split along them; the supervised folds stay binary."""
+    work, _ = evaluated
+    results = work / "results/lab"
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    options = SegmentOptions(**{**config["segment"], **yaml.safe_load((ROOT / "config/tiny.yaml").read_text())["segment"]})
+    models = {"label_free": (results / "npssegnet/model.pt", results / "segmentation"),
+              "gen1_only": (results / "evaluation/npssegnet_gen1/model.pt", results / "evaluation/masks/gen1_only")}
+    names = [f"img{i}" for i in range(N_IMAGES)]
+    images = {n: read_image(results / "images" / f"{n}.png") for n in names}
+    records = {n: json.loads((results / "images" / f"{n}.json").read_text()) for n in names}
+    truth = {n: read_instances(work / "labelled/masks" / f"{n}.png", records[n]["crop"]) for n in names}
+    ignore = {n: ignore_mask(images[n].shape, records[n]) for n in names}
+    table = pd.read_csv(results / "evaluation/metrics.csv").set_index(["method", "metric"])["value"]
+    for method, (model, folder) in models.items():
+        net = load_model(model, torch.device("cpu"))
+        for name, image in images.items():
+            out = logits(net, image, torch.device("cpu"), options)
+            assert len(out) == 2
+            assert np.array_equal(read_boundary(folder / f"{name}.png"), boundary_mask(out, options.threshold))
+        scores = score_method({n: read_mask(folder / f"{n}.png") for n in names}, truth, images, "masks",
+                              PSDOptions(), ignore, {n: read_boundary(folder / f"{n}.png") for n in names})
+        assert table[method, "count_predicted"] == scores["count_predicted"]
+        assert table[method, "object_f1"] == pytest.approx(scores["object_f1"])
+    fold = load_model(results / "evaluation/supervised/fold0/model.pt", torch.device("cpu"))
+    assert len(logits(fold, images["img0"], torch.device("cpu"), options)) == 1
+    assert not (results / "evaluation/masks/supervised/boundaries").exists()
 
 
 def test_image_quality_of_both_generations(evaluated):
@@ -276,6 +312,16 @@ def test_scores_leave_out_the_burned_in_annotations_the_psd_rule_ignores():
     assert plain["iou_particles"] < 1.0 and scored["iou_particles"] == 1.0
     assert plain["count_true"] == 5 and scored["count_true"] == 4
     assert plain["mean_diameter_true_px"] < scored["mean_diameter_true_px"]  # the cut 10x8 one left out
+
+
+def test_scores_split_touching_particles_along_the_predicted_boundaries():
+    """Particles overlapping by a radius are one blob of the mask each pair, matched to one of its two particles
+    at best; split along their boundaries they are matched one by one, as the psd rule counts them."""
+    image, labels = touching_pairs((160, 160), radius=10, spacing=1.0, n_pairs=4, seed=2)
+    args = ({"a": labels > 0}, {"a": labels}, {"a": image}, "masks", PSDOptions())
+    merged, split = score_method(*args), score_method(*args, boundaries={"a": instance_boundary(labels)})
+    assert merged["count_predicted"] == 4 and merged["object_f1"] == pytest.approx(2 / 3)
+    assert split["count_predicted"] == 8 and split["object_f1"] == 1.0 and split["count_error_pct"] == 0.0
 
 
 def test_scores_against_instance_masks_of_a_perfect_prediction():

@@ -29,8 +29,8 @@ class Recorder(nn.Module):
 def test_identity_is_exact_for_any_size(shape, max_pixels):
     image = np.random.default_rng(0).random(shape).astype(np.float32)
     out = tiled_apply(nn.Identity(), image, CPU, tile=64, overlap=16, max_pixels=max_pixels)
-    assert out.shape == shape
-    assert np.allclose(out, image, atol=1e-6)
+    assert out.shape == (1, *shape)
+    assert np.allclose(out[0], image, atol=1e-6)
 
 
 def test_an_image_that_fits_takes_one_forward_pass_with_a_small_margin():
@@ -55,7 +55,7 @@ def test_tiles_do_not_show_seams():
     image = np.random.default_rng(1).random((200, 230)).astype(np.float32)
     with torch.no_grad():
         full = conv(torch.from_numpy(image)[None, None])[0, 0].numpy()
-    tiled = tiled_apply(conv, image, CPU, tile=64, overlap=16, max_pixels=TILED)
+    (tiled,) = tiled_apply(conv, image, CPU, tile=64, overlap=16, max_pixels=TILED)
     # away from the image border the tiled result equals the whole-image result
     assert np.allclose(tiled[4:-4, 4:-4], full[4:-4, 4:-4], atol=1e-4)
 
@@ -66,7 +66,7 @@ def test_zero_padding_draws_no_frame_at_the_image_border(max_pixels):
     # unless the image is reflect-padded beyond the filter's reach before it goes through
     net = nn.Conv2d(1, 1, 5, padding=2, bias=False)
     nn.init.constant_(net.weight, 1 / 25)
-    out = tiled_apply(net, np.ones((100, 70), np.float32), CPU, tile=64, overlap=16, max_pixels=max_pixels)
+    (out,) = tiled_apply(net, np.ones((100, 70), np.float32), CPU, tile=64, overlap=16, max_pixels=max_pixels)
     assert out == pytest.approx(np.ones((100, 70)), abs=1e-5)
 
 
@@ -83,8 +83,12 @@ def test_segment_thresholds_the_probability():
 
 @pytest.mark.parametrize("max_pixels", [WHOLE, TILED])
 def test_channels_go_through_together(max_pixels):
-    """A C x H x W input (pix2pix's mask and background) reaches the network as C channels of one image."""
+    """A C x H x W input (pix2pix's mask and background) reaches the network as C channels of one image, and
+    each output channel (NPsSegNet's particles and boundaries) comes back in its place, tiles or not."""
     image = np.random.default_rng(1).random((2, 150, 130)).astype(np.float32)
     out = tiled_apply(lambda x: x[:, 1:] - x[:, :1], image, CPU, tile=64, overlap=16, max_pixels=max_pixels)
-    assert out.shape == (150, 130)
-    assert np.allclose(out, image[1] - image[0], atol=1e-6)
+    assert out.shape == (1, 150, 130)
+    assert np.allclose(out[0], image[1] - image[0], atol=1e-6)
+    out = tiled_apply(lambda x: x.flip(1) * 2, image, CPU, tile=64, overlap=16, max_pixels=max_pixels)
+    assert out.shape == (2, 150, 130)
+    assert np.allclose(out, image[::-1] * 2, atol=1e-6)

@@ -6,10 +6,13 @@ import pandas as pd
 import pytest
 from scipy import ndimage, stats
 from skimage.draw import disk
+from skimage.measure import regionprops
 from burned_in import with_data_bar, with_scale_bar
+from synthetic import touching_pairs
 from tgan.annotations import ignore_mask
 from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR, IGNORED_COLOUR, histogram, overlay
-from tgan.images import import_image, write_image, write_mask
+from tgan.images import boundary_path, import_image, write_image, write_mask
+from tgan.npssegnet import instance_boundary
 from tgan.options import PSDOptions, from_dict
 from tgan.psd import (ALL_IMAGES, border_weight, counted, distribution_stats, feret_diameters, find_particles,
                       fit_lognormal, histogram_band, intervals, log_sufficiency, measure_image, particles_for_d50,
@@ -87,6 +90,35 @@ def test_neck_depth_ratio_splits_the_same_at_every_magnification():
         assert len(particles(ragged, neck_depth_ratio=0.2)[1]) == 1
         assert len(particles(pair, neck_depth_ratio=0.2)[1]) == 2
     assert typical_radius(np.zeros((5, 5), bool), np.zeros((5, 5))) == 0.0
+
+
+def test_predicted_boundaries_split_what_the_distance_watershed_cannot():
+    """Pairs of 20 px particles that overlap in projection (centres one radius apart): the mask's outline hardly
+    narrows where they meet, so the distance watershed keeps every pair whole; the boundary between them (of
+    their true instances, as NPsSegNet's boundary channel learns it) splits each pair into its two particles,
+    of their true sizes, and the particles still cover the mask."""
+    image, truth = touching_pairs((160, 160), radius=10, spacing=1.0, n_pairs=4, seed=2)
+    mask = truth > 0
+    options = PSDOptions()
+    assert len(find_particles(mask, image, None, options, "s", "a")[1]) == 4
+    labels, table = find_particles(mask, image, None, options, "s", "a", boundary=instance_boundary(truth))
+    assert len(table) == 8 and np.array_equal(labels > 0, mask)
+    true_diameters = sorted(r.equivalent_diameter_area for r in regionprops(truth))
+    assert sorted(table["diameter_px"]) == pytest.approx(true_diameters, rel=0.02)
+
+
+def test_the_psd_reads_the_boundaries_beside_the_mask(tmp_path):
+    """measure_image (psd, overlay) splits along segmentation/boundaries/NAME.png when segment wrote one."""
+    image, truth = touching_pairs((96, 96), radius=10, spacing=1.1, n_pairs=2, seed=3)
+    write_image(tmp_path / "a.png", image)
+    write_mask(tmp_path / "mask" / "a.png", truth > 0)
+    (tmp_path / "a.json").write_text(json.dumps({"pixel_size_nm": None}))
+    counts = [len(measure_image(tmp_path / "mask" / "a.png", tmp_path / "a.png", tmp_path / "a.json", PSDOptions(),
+                                "s")[2])]
+    write_mask(boundary_path(tmp_path / "mask" / "a.png"), instance_boundary(truth))
+    counts.append(len(measure_image(tmp_path / "mask" / "a.png", tmp_path / "a.png", tmp_path / "a.json",
+                                    PSDOptions(), "s")[2]))
+    assert counts == [2, 4]
 
 
 def test_particles_thinner_than_the_neck_depth_are_kept_whole():

@@ -4,7 +4,7 @@ from scipy import ndimage
 from skimage.draw import ellipse
 from skimage.measure import label, regionprops
 
-from tgan.synthetic_masks import ParticleStatistics, measure_particles, synthesize_mask
+from tgan.synthetic_masks import ParticleStatistics, measure_particles, synthesize_instances
 
 
 def ellipse_masks(n_masks=4, size=200, major=16, minor=8, orientation=0.6, seed=0):
@@ -35,7 +35,7 @@ def test_measure_known_ellipses():
 def test_synthetic_masks_reproduce_the_statistics():
     stats = measure_particles(ellipse_masks())
     rng = np.random.default_rng(1)
-    masks = [synthesize_mask(stats, 256, rng) for _ in range(6)]
+    masks = [synthesize_instances(stats, 256, rng) > 0 for _ in range(6)]
     synth = measure_particles(masks)
     s, t = np.array(synth.shapes), np.array(stats.shapes)
     assert np.median(s[:, 0]) == pytest.approx(np.median(t[:, 0]), rel=0.15)
@@ -47,10 +47,29 @@ def test_synthetic_masks_reproduce_the_statistics():
 
 def test_particles_do_not_touch_unless_rough_masks_show_it():
     stats = ParticleStatistics([[10.0, 1.0, 0.0]] * 5, [200 / 128 ** 2], touching_fraction=0.0)
-    mask = synthesize_mask(stats, 128, np.random.default_rng(0))
+    mask = synthesize_instances(stats, 128, np.random.default_rng(0)) > 0
     regions = regionprops(label(mask, connectivity=2))
     assert len(regions) > 30
     assert all(r.solidity > 0.85 for r in regions)  # no merged pairs
+
+
+def test_touching_particles_keep_their_own_labels():
+    """Drawn touching, 12 px particles merge into larger blobs of the binary mask, but each keeps its label: the
+    labels measure the drawn size, and the blobs hold several labels."""
+    stats = ParticleStatistics([[12.0, 1.0, 0.0]] * 5, [60 / 128 ** 2], touching_fraction=1.0)
+    labels = synthesize_instances(stats, 128, np.random.default_rng(3))
+    assert labels.dtype == np.uint16
+    blobs = label(labels > 0, connectivity=2)
+    per_blob = [len(np.unique(labels[blobs == b])) for b in range(1, blobs.max() + 1)]
+    assert sum(n > 1 for n in per_blob) >= 5  # blobs of touching particles
+
+    def median_diameter(regions):
+        return np.median([r.equivalent_diameter_area for r in regions
+                          if min(r.bbox[:2]) > 0 and max(r.bbox[2:]) < 128])
+
+    assert median_diameter(regionprops(labels.astype(int))) == pytest.approx(12, rel=0.1)
+    merged = [r for r in regionprops(blobs) if per_blob[r.label - 1] > 1]
+    assert median_diameter(merged) > 14
 
 
 def test_touching_particles_are_detected():

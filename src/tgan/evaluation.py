@@ -1,6 +1,7 @@
 """Scores of one segmentation method on a stack's ground truth, pooled over the evaluated images.
 
-Predicted particles are those the psd rule would report (watershed split, noise dropped, nothing
+Predicted particles are those the psd rule would report (watershed split, along the predicted boundaries
+between touching particles where the method has them, noise dropped, nothing
 inside a burned-in annotation that import_image found, and what touches one left out of the size
 statistics like a particle cut by the border), so the object and PSD scores say how far the user's
 particle table is from the manual one. Those annotations are no part of the sample: their pixels
@@ -55,10 +56,12 @@ def box_diameters(boxes: np.ndarray, shape: tuple[int, int], options: PSDOptions
 
 
 def score_method(masks: dict[str, np.ndarray], truth: dict[str, np.ndarray], images: dict[str, np.ndarray],
-                 kind: str, options: PSDOptions, ignore: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+                 kind: str, options: PSDOptions, ignore: dict[str, np.ndarray] | None = None,
+                 boundaries: dict[str, np.ndarray | None] | None = None) -> dict[str, float]:
     """All scores of one method's binary masks against the ground truth (instance labels for kind
     'masks', boxes for 'yolo'), pooled over the images of `truth`. ignore: per image, the pixels of
-    burned-in annotations (scale bars, labels) that the psd rule leaves out."""
+    burned-in annotations (scale bars, labels) that the psd rule leaves out; boundaries: per image, where
+    the method's NPsSegNet predicts touching particles to meet (none: the distance watershed alone)."""
     counts = np.zeros(4, np.int64)
     matched = n_true = n_pred = 0
     true_d, pred_d, recalls, precisions = [], [], [], []
@@ -66,7 +69,7 @@ def score_method(masks: dict[str, np.ndarray], truth: dict[str, np.ndarray], ima
         mask, image = masks[name], images[name]
         skip = (ignore or {}).get(name)
         skip = np.zeros(mask.shape, bool) if skip is None else skip
-        labels, particles = find_particles(mask, image, None, options, "", name, skip)
+        labels, particles = find_particles(mask, image, None, options, "", name, skip, (boundaries or {}).get(name))
         pred_d.append(counted(particles, options.exclude_border)["diameter_px"].to_numpy())
         if kind == "masks":
             counts += metrics.confusion(mask[~skip], gt[~skip] > 0)

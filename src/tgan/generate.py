@@ -33,4 +33,4 @@ def translate(net: nn.Module, image: np.ndarray, device: torch.device, tile: int
               overlap: int = 64) -> np.ndarray:
     """Apply a generator to a [0, 1] image or a boolean mask (H x W), or to a mask and its background
     (2 x H x W); return a [0, 1] image."""
-    return from_gan(tiled_apply(net, to_gan(image.astype(np.float32)), device, tile, overlap))
+    return from_gan(tiled_apply(net, to_gan(image.astype(np.float32)), device, tile, overlap)[0])

@@ -409,3 +409,29 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
     """Write a binary mask as an 8-bit PNG with values 0 and 255 (visible in any viewer), atomically."""
     with atomic(path) as tmp:
         iio.imwrite(tmp, np.where(mask, 255, 0).astype(np.uint8))
+
+
+def boundary_path(mask_path: str | os.PathLike) -> Path:
+    """Where the predicted boundaries between touching particles of a mask are kept: boundaries/NAME.png
+    beside the mask NAME.png (written where NPsSegNet has a boundary channel, npssegnet.instances)."""
+    mask_path = Path(mask_path)
+    return mask_path.parent / "boundaries" / mask_path.name
+
+
+def read_boundary(mask_path: str | os.PathLike) -> np.ndarray | None:
+    """The predicted boundaries of a mask (`boundary_path`), or None where none were predicted."""
+    path = boundary_path(mask_path)
+    return read_mask(path) if path.is_file() else None
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray) -> None:
+    """Write instance labels (0 background, 1.. one per particle, below 65536) as a 16-bit PNG, atomically."""
+    if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.uint16).max):
+        raise ValueError(f"{path}: instance labels must lie in 0-65535, got {labels.min()}-{labels.max()}")
+    with atomic(path) as tmp:
+        iio.imwrite(tmp, labels.astype(np.uint16))
+
+
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """Instance labels written by write_labels."""
+    return np.asarray(iio.imread(path)).astype(np.int32)

@@ -62,7 +62,7 @@ def _starts(length: int, tile: int, stride: int) -> list[int]:
 def _forward(net: Callable[[torch.Tensor], torch.Tensor], patch: np.ndarray, device: torch.device) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(patch, np.float32)).to(device)
     x = x.reshape(1, -1, *x.shape[-2:])  # H x W or C x H x W -> 1 x C x H x W
-    return net(x)[0, 0].float().cpu().numpy()
+    return net(x)[0].float().cpu().numpy()
 
 
 def whole_image_fits(shape: tuple[int, int], max_pixels: int) -> bool:
@@ -73,8 +73,9 @@ def whole_image_fits(shape: tuple[int, int], max_pixels: int) -> bool:
 @torch.no_grad()
 def tiled_apply(net: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray, device: torch.device,
                 tile: int = 512, overlap: int = 64, max_pixels: int = 4096 * 4096) -> np.ndarray:
-    """Run `net` (B,C,h,w -> B,1,h,w) over a float image, H x W or C x H x W (channels given to the
-    network together, e.g. pix2pix's mask and background); return H x W.
+    """Run `net` (B,C,h,w -> B,K,h,w) over a float image, H x W or C x H x W (channels given to the
+    network together, e.g. pix2pix's mask and background); return its K output channels, K x H x W (NPsSegNet
+    with a boundary channel gives two: both come from the same forward pass).
 
     In one forward pass when the padded image has at most `max_pixels` pixels, else in tiles of `tile`²
     overlapping by `overlap`.
@@ -82,7 +83,7 @@ def tiled_apply(net: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray, 
     height, width = image.shape[-2:]
     if whole_image_fits((height, width), max_pixels):
         (top, bottom), (left, right) = pads = (_padding(height), _padding(width))
-        return _forward(net, _pad(image, pads), device)[top:top + height, left:left + width]
+        return _forward(net, _pad(image, pads), device)[:, top:top + height, left:left + width]
 
     tile = _ceil_to(max(tile, MULTIPLE), MULTIPLE)
     pads = []
@@ -93,14 +94,16 @@ def tiled_apply(net: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray, 
     side_h, side_w = padded.shape[-2:]
     th, tw = min(tile, side_h), min(tile, side_w)
     overlap = min(overlap, th // 2, tw // 2)
-    out = np.zeros((side_h, side_w), np.float32)
+    out = None
     best = np.full((side_h, side_w), -1.0, np.float32)
     for y in _starts(side_h, th, th - overlap):
         for x in _starts(side_w, tw, tw - overlap):
             result = _forward(net, padded[..., y:y + th, x:x + tw], device)
+            if out is None:
+                out = np.zeros((len(result), side_h, side_w), np.float32)
             score = np.minimum.outer(_edge_distance(th, y, side_h), _edge_distance(tw, x, side_w))
             take = score > best[y:y + th, x:x + tw]
-            out[y:y + th, x:x + tw][take] = result[take]
+            out[:, y:y + th, x:x + tw][:, take] = result[:, take]
             best[y:y + th, x:x + tw][take] = score[take]
     (top, _), (left, _) = pads
-    return out[top:top + height, left:left + width]
+    return out[:, top:top + height, left:left + width]

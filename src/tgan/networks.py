@@ -5,7 +5,7 @@
   the identity (see ResnetGenerator), so that it learns contrast and noise, not new geometry.
 - Discriminators: 70x70-style PatchGAN, or a UNet++ giving a per-pixel real/fake map (the paper's
   option).
-- NPsSegNet: UNet++ with a ResNet34 encoder, one logit channel.
+- NPsSegNet: UNet++ with a ResNet34 encoder, one logit channel (two with the boundary channel).
 
 Encoders always start random (`encoder_weights=None`): nothing is downloaded at run time. A local
 weights file can be loaded into NPsSegNet's encoder instead.
@@ -163,12 +163,13 @@ class ResnetGenerator(nn.Module):
 
 
 def npssegnet(encoder: str = "resnet34", decoder_channels=(256, 128, 64, 32, 16), encoder_depth: int = 5,
-              encoder_weights: str | None = None) -> nn.Module:
-    """NPsSegNet: UNet++ giving one particle logit per pixel.
+              encoder_weights: str | None = None, outputs: int = 1) -> nn.Module:
+    """NPsSegNet: UNet++ giving one particle logit per pixel (`outputs` 2: and one of the boundary between
+    touching particles, tgan.npssegnet).
 
     `encoder_weights` is a local file (a state dict of the encoder) or None; never a hub name.
     """
-    model = unetplusplus(encoder, 1, 1, decoder_channels, encoder_depth)
+    model = unetplusplus(encoder, 1, outputs, decoder_channels, encoder_depth)
     if encoder_weights:
         path = Path(encoder_weights)
         if not path.is_file():

@@ -17,6 +17,13 @@ the average depends less on one run's luck (measured: above the mean run in thre
 Optionally (`ema_decay` > 0) the model written is the exponential moving average of the weights (and
 BatchNorm statistics) over the training steps, not the last step's: at a CPU budget of a few hundred
 steps at a barely decayed learning rate the last weights carry the noise of the last few batches.
+
+Optionally (`instances` boundary) NPsSegNet has a second output channel, the boundary between touching
+particles (`instance_boundary`), trained with the same losses: a binary mask cannot say where two touching
+particles meet, and the PSD's distance watershed (tgan.psd) only splits them where their outline narrows to
+a neck. The synthetic masks are drawn particle by particle, so the virtual dataset knows every boundary;
+on the real crops the rough masks, split by the PSD's watershed, give them. The PSD cuts the particle mask
+along the predicted boundaries before its watershed.
 """
 
 from __future__ import annotations
@@ -39,12 +46,17 @@ from . import networks, quality
 from .data import standardise
 from .evaluation import cover_tiles
 from .inference import tiled_apply
-from .options import NPsSegNetOptions, SegmentOptions, as_dict
+from .options import NPsSegNetOptions, PSDOptions, SegmentOptions, as_dict
+from .psd import particle_labels
 from .training import (RandomStates, fingerprint, load_checkpoint, refuse_skipped, run_epochs, save_checkpoint,
                        seed_everything)
 
-ARCH_KEYS = ("encoder", "encoder_depth", "decoder_channels")
+ARCH_KEYS = ("encoder", "encoder_depth", "decoder_channels", "instances")
 IGNORE = 2  # label of pixels left out of the loss (0 background, 1 particle)
+# The boundary channel: pixels within this many px (chessboard distance) of two particles, on both sides of
+# their contact, and a gap between them narrower than twice as many: a band 2 px wide where they touch.
+BOUNDARY_PX = 1
+PARTICLES, BOUNDARY = 0, 1  # NPsSegNet's output channels
 MEMBER_SEED_STEP = 1000  # member k trains with the stack's seed + k * this (members of seeds 0 and 1 differ)
 
 
@@ -60,6 +72,42 @@ def pseudo_labels(mask: np.ndarray, band_px: int) -> np.ndarray:
     return labels
 
 
+def instance_boundary(labels: np.ndarray) -> np.ndarray:
+    """Where two particles of instance labels meet: the pixels within BOUNDARY_PX of two different labels (the
+    largest label of their neighbourhood differs from its smallest non-zero one). A binary mask has none."""
+    labels = np.asarray(labels, np.int32)
+    size = 2 * BOUNDARY_PX + 1
+    highest = ndimage.maximum_filter(labels, size=size)
+    lowest = ndimage.minimum_filter(np.where(labels > 0, labels, labels.max() + 1), size=size)
+    return lowest < highest
+
+
+def rough_instances(mask: np.ndarray) -> np.ndarray:
+    """A rough mask's particles as the PSD would split them (its distance watershed at the default settings:
+    not the stack's psd settings, which must not retrain NPsSegNet): the pseudo-labels' instances."""
+    return particle_labels(np.asarray(mask, bool), PSDOptions())
+
+
+def virtual_target(labels: np.ndarray, instances: str) -> np.ndarray:
+    """What NPsSegNet learns from a mask (binary, or instance labels): uint8 particle labels H x W, and with
+    instances boundary their `instance_boundary` as a second channel, H x W x 2."""
+    particles = np.asarray(labels, bool).astype(np.uint8)
+    if instances == "none":
+        return particles
+    return np.stack([particles, instance_boundary(labels).astype(np.uint8)], axis=-1)
+
+
+def pseudo_target(mask: np.ndarray, band_px: int, instances: str) -> np.ndarray:
+    """What NPsSegNet learns from a rough mask: its `pseudo_labels`, and with instances boundary the boundaries
+    of its `rough_instances` as a second channel (IGNORE where the particle labels are)."""
+    particles = pseudo_labels(mask, band_px)
+    if instances == "none":
+        return particles
+    boundary = instance_boundary(rough_instances(mask)).astype(np.uint8)
+    boundary[particles == IGNORE] = IGNORE
+    return np.stack([particles, boundary], axis=-1)
+
+
 def pseudo_label_dataset(real_images: list[np.ndarray], rough_masks: list[np.ndarray], tile: int,
                          opts: NPsSegNetOptions) -> tuple[list[np.ndarray], list[np.ndarray], NPsSegNetOptions]:
     """NPsSegNet's (image, mask) pairs and options with no virtual images (fallback method pseudo_labels_only,
@@ -67,7 +115,9 @@ def pseudo_label_dataset(real_images: list[np.ndarray], rough_masks: list[np.nda
     (real_fraction 1, the ignore band of `opts`); the pairs, tiles of the virtual images' side cut from the
     same images, serve only its validation figures, which are therefore not held out."""
     images = [t for image in real_images for t in cover_tiles(image, tile)]
-    masks = [t for mask in rough_masks for t in cover_tiles(np.asarray(mask, bool), tile)]
+    masks = [t for mask in rough_masks
+             for t in cover_tiles(rough_instances(mask) if opts.instances == "boundary" else np.asarray(mask, bool),
+                                  tile)]
     return images, masks, replace(opts, real_fraction=1.0)
 
 
@@ -100,6 +150,7 @@ def split_validation(n: int, fraction: float, generator: torch.Generator) -> tup
 
 
 def _batch(images, masks, indices, transform=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B x 1 x H x W images, B x K x H x W targets) of training targets H x W (K = 1) or H x W x K."""
     xs, ys = [], []
     for i in indices:
         image, mask = images[i], masks[i]
@@ -108,7 +159,14 @@ def _batch(images, masks, indices, transform=None) -> tuple[torch.Tensor, torch.
             image, mask = np.clip(out["image"], 0.0, 1.0), out["mask"]
         xs.append(standardise(image))
         ys.append(mask)
-    return torch.from_numpy(np.stack(xs))[:, None], torch.from_numpy(np.stack(ys).astype(np.float32))[:, None]
+    ys = torch.from_numpy(np.stack(ys).astype(np.float32))
+    return torch.from_numpy(np.stack(xs))[:, None], ys[:, None] if ys.ndim == 3 else ys.permute(0, 3, 1, 2)
+
+
+def _loss(focal, jaccard, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Focal + Jaccard of each output channel (particles; boundaries), summed."""
+    return sum(focal(logits[:, k:k + 1], y[:, k:k + 1]) + jaccard(logits[:, k:k + 1], y[:, k:k + 1])
+               for k in range(logits.shape[1]))
 
 
 def _fill(indices: list[int], size: int) -> list[int]:
@@ -121,6 +179,9 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
                     epoch_size: int | None = None,
                     real: tuple[list[np.ndarray], list[np.ndarray]] = ((), ())) -> Path:
     """Train on (image, mask) pairs; log loss and validation IoU per epoch; return the model path.
+
+    masks: binary masks or instance labels; with opts.instances boundary, instance labels give the boundary
+    channel its targets (`virtual_target`; a binary mask has no boundaries to learn).
 
     epoch_size: random crops drawn per epoch (default: one per training image). A few large real
     images (the supervised baseline) thus get as many training steps as a large virtual dataset.
@@ -137,11 +198,11 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
     if use_real and not real_images:
         raise ValueError("npssegnet.real_fraction > 0 needs real images with rough masks to train on")
     images = [np.asarray(i, np.float32) for i in images]
-    masks = [np.asarray(m, bool).astype(np.uint8) for m in masks]
+    masks = [virtual_target(m, opts.instances) for m in masks]
     n_virtual = len(images)
     if use_real:
         images += [np.asarray(i, np.float32) for i in real_images]
-        masks += [pseudo_labels(m, opts.ignore_band_px) for m in real_masks]
+        masks += [pseudo_target(m, opts.ignore_band_px, opts.instances) for m in real_masks]
     options = as_dict(opts)
     # what a member's checkpoint must match to be resumed, but its seed; the number of members is no setting
     # of a member (adding members resumes the ones already trained), and which real images were pseudo-
@@ -174,7 +235,8 @@ def _train_member(images: list[np.ndarray], masks: list[np.ndarray], n_virtual: 
     augmentation_rngs = (np.random.default_rng(seed), random.Random(seed))
     transform = augmentation(opts, augmentation_rngs)
 
-    net = networks.npssegnet(opts.encoder, opts.decoder_channels, opts.encoder_depth, opts.encoder_weights).to(device)
+    net = networks.npssegnet(opts.encoder, opts.decoder_channels, opts.encoder_depth, opts.encoder_weights,
+                             outputs(opts.instances)).to(device)
     focal = smp.losses.FocalLoss(smp.losses.BINARY_MODE, alpha=opts.focal_alpha, ignore_index=IGNORE)
     jaccard = smp.losses.JaccardLoss(smp.losses.BINARY_MODE, from_logits=True, ignore_index=IGNORE)
     optimiser = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
@@ -196,8 +258,7 @@ def _train_member(images: list[np.ndarray], masks: list[np.ndarray], n_virtual: 
             if len(x) < 2 and len(order) >= 2:
                 continue  # a batch of one breaks BatchNorm statistics
             optimiser.zero_grad()
-            logits = net(x)
-            loss = focal(logits, y) + jaccard(logits, y)
+            loss = _loss(focal, jaccard, net(x), y)
             loss.backward()
             optimiser.step()
             if ema is not None:
@@ -205,8 +266,9 @@ def _train_member(images: list[np.ndarray], masks: list[np.ndarray], n_virtual: 
             total, batches = total + loss.item(), batches + 1
         lr = optimiser.param_groups[0]["lr"]
         scheduler.step()
-        val_loss, val_iou = evaluate(model, images, masks, val_idx, opts.batch_size, device, focal, jaccard)
-        return {"loss": total / max(batches, 1), "val_loss": val_loss, "val_iou": val_iou, "lr": lr}
+        val_loss, val_ious = evaluate(model, images, masks, val_idx, opts.batch_size, device, focal, jaccard)
+        row = {"loss": total / max(batches, 1), "val_loss": val_loss, "val_iou": val_ious[PARTICLES], "lr": lr}
+        return row | ({"val_boundary_iou": val_ious[BOUNDARY]} if len(val_ious) > 1 else {})
 
     rngs = RandomStates(generator, augmentation_rngs[:1], augmentation_rngs[1:])
     trained = {"net": net, "optimiser": optimiser, "scheduler": scheduler, "rng": rngs}
@@ -218,23 +280,30 @@ def _train_member(images: list[np.ndarray], masks: list[np.ndarray], n_virtual: 
 
 
 @torch.no_grad()
-def evaluate(net, images, masks, indices, batch_size, device, focal, jaccard) -> tuple[float, float]:
-    """Mean loss and pooled (micro) IoU of the particle class on the given images."""
+def evaluate(net, images, masks, indices, batch_size, device, focal, jaccard) -> tuple[float, list[float]]:
+    """Mean loss, and pooled (micro) IoU of each output channel (particles; boundaries) on the given images."""
     net.eval()
     losses, stats = [], []
     for start in range(0, len(indices), batch_size):
         x, y = _batch(images, masks, indices[start:start + batch_size])
         x, y = x.to(device), y.to(device)
         logits = net(x)
-        losses.append((focal(logits, y) + jaccard(logits, y)).item())
-        stats.append(smp.metrics.get_stats(logits.sigmoid(), y.long(), mode="binary", threshold=0.5))
-    tp, fp, fn, tn = (torch.cat(s) for s in zip(*stats))
-    return float(np.mean(losses)), float(smp.metrics.iou_score(tp, fp, fn, tn, reduction="micro"))
+        losses.append(_loss(focal, jaccard, logits, y).item())
+        stats.append([smp.metrics.get_stats(logits[:, k:k + 1].sigmoid(), y[:, k:k + 1].long(), mode="binary",
+                                            threshold=0.5) for k in range(logits.shape[1])])
+    ious = [float(smp.metrics.iou_score(*(torch.cat(s) for s in zip(*channel)), reduction="micro"))
+            for channel in zip(*stats)]
+    return float(np.mean(losses)), ious
+
+
+def outputs(instances: str) -> int:
+    """NPsSegNet's output channels: particles, and with instances boundary the boundaries between them."""
+    return 2 if instances == "boundary" else 1
 
 
 class MeanProbability(nn.Module):
-    """Several NPsSegNets as one: the mean of their particle probabilities, returned as a logit (what
-    `segment`, the tiles and the threshold expect)."""
+    """Several NPsSegNets as one: the mean of their probabilities (of each output channel), returned as a logit
+    (what `segment`, the tiles and the threshold expect)."""
 
     def __init__(self, members: list[nn.Module]):
         super().__init__()
@@ -253,7 +322,8 @@ def load_model(path: str | os.PathLike, device: torch.device) -> nn.Module:
     arch = state["arch"]
     nets = []
     for state_dict in state.get("state_dicts") or [state["state_dict"]]:  # state_dict: files of before members
-        nets.append(networks.npssegnet(arch["encoder"], arch["decoder_channels"], arch["encoder_depth"]))
+        nets.append(networks.npssegnet(arch["encoder"], arch["decoder_channels"], arch["encoder_depth"],
+                                       outputs=outputs(arch.get("instances", "none"))))  # none: files of before
         nets[-1].load_state_dict(state_dict)
     net = nets[0] if len(nets) == 1 else MeanProbability(nets)
     return net.to(device).eval()
@@ -261,25 +331,52 @@ def load_model(path: str | os.PathLike, device: torch.device) -> nn.Module:
 
 def probability(net: nn.Module, image: np.ndarray, device: torch.device, opts: SegmentOptions) -> np.ndarray:
     """Particle probability per pixel of a [0, 1] image of any size (whole when it fits, else tiled)."""
-    return 1.0 / (1.0 + np.exp(-logits(net, image, device, opts)))
+    return particle_probability(logits(net, image, device, opts))
 
 
 def logits(net: nn.Module, image: np.ndarray, device: torch.device, opts: SegmentOptions) -> np.ndarray:
-    """The network's logit per pixel of a [0, 1] image of any size."""
+    """The network's logits of a [0, 1] image of any size, one H x W map per output channel (K x H x W): one
+    forward pass gives the particles and, where NPsSegNet has them, the boundaries."""
     return tiled_apply(net, standardise(image), device, opts.tile, opts.overlap, opts.max_pixels)
 
 
+def particle_probability(logits_: np.ndarray) -> np.ndarray:
+    """The particle probability per pixel, of the `logits`."""
+    return 1.0 / (1.0 + np.exp(-logits_[PARTICLES]))
+
+
+def _above(logit: np.ndarray, threshold: float) -> np.ndarray:
+    """The logits against the threshold's logit (the sigmoid of a million pixels costs more than the comparison
+    and changes nothing)."""
+    return logit >= np.log(threshold / (1.0 - threshold))
+
+
+def particle_mask(logits_: np.ndarray, threshold: float) -> np.ndarray:
+    """The binary particle mask, of the `logits`."""
+    return _above(logits_[PARTICLES], threshold)
+
+
+def boundary_mask(logits_: np.ndarray, threshold: float) -> np.ndarray | None:
+    """The boundaries between touching particles, of the `logits`; None for an NPsSegNet without that channel."""
+    return _above(logits_[BOUNDARY], threshold) if len(logits_) > BOUNDARY else None
+
+
 def segment(net: nn.Module, image: np.ndarray, device: torch.device, opts: SegmentOptions) -> np.ndarray:
-    """Binary particle mask of a [0, 1] image: the logits against the threshold's logit (the sigmoid of a
-    million pixels costs more than the comparison and changes nothing)."""
-    return logits(net, image, device, opts) >= np.log(opts.threshold / (1.0 - opts.threshold))
+    """Binary particle mask of a [0, 1] image."""
+    return particle_mask(logits(net, image, device, opts), opts.threshold)
 
 
 def answer(net: nn.Module, image: np.ndarray, rough: np.ndarray, device: torch.device, opts: SegmentOptions,
-           npssegnet_may_answer: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(the image's answer, NPsSegNet's own mask, the figures): the floor and quality estimate of tgan.quality
-    with this network, run on the image and on its flips; what `segment` and `tgan watch` give each image."""
-    prob = probability(net, image, device, opts)
-    answered, figures = quality.assess(image, prob, rough, opts.threshold,
+           npssegnet_may_answer: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
+    """(the image's answer, NPsSegNet's own masks, the figures): the floor and quality estimate of tgan.quality
+    with this network, run on the image and on its flips; what `segment` and `tgan watch` give each image. The own
+    masks are `npssegnet` and, for a network with a boundary channel that may answer, `boundary` (where touching
+    particles meet: psd splits the answer along them, whichever mask it is)."""
+    out = logits(net, image, device, opts)
+    answered, figures = quality.assess(image, particle_probability(out), rough, opts.threshold,
                                        lambda flipped: probability(net, flipped, device, opts), npssegnet_may_answer)
-    return answered, prob >= opts.threshold, figures
+    own = {"npssegnet": particle_mask(out, opts.threshold)}
+    boundary = boundary_mask(out, opts.threshold)
+    if boundary is not None and npssegnet_may_answer:
+        own["boundary"] = boundary
+    return answered, own, figures

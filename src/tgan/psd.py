@@ -2,7 +2,8 @@
 
 A catalysis researcher compares mean diameters in nm across samples, so every length is given in
 px and, when the image is calibrated, in nm (column names carry the unit; nm columns are NaN for
-uncalibrated images). Touching particles are split by a distance-transform watershed; particles
+uncalibrated images). Touching particles are split by a distance-transform watershed, along the
+boundaries NPsSegNet predicts between them where it has that channel (npssegnet.instances); particles
 cut by the image border are flagged; the counting rule (`PSDOptions.border`) leaves them out (their size is
 unknown), counts them as seen, or leaves them out and weights every inner particle by the inverse of the
 probability that a particle of its size lies wholly inside the field (Miles-Lantuejoul), which undoes the
@@ -32,7 +33,7 @@ from skimage.morphology import local_maxima, reconstruction
 from skimage.segmentation import watershed
 
 from .annotations import ignore_mask
-from .images import read_image, read_mask
+from .images import read_boundary, read_image, read_mask
 from .options import PSDOptions
 
 ALL_IMAGES = "ALL"
@@ -58,9 +59,11 @@ log = logging.getLogger(__name__)
 PIXEL_CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
 
 
-def particle_labels(mask: np.ndarray, options: PSDOptions = PSDOptions()) -> np.ndarray:
+def particle_labels(mask: np.ndarray, options: PSDOptions = PSDOptions(),
+                    boundary: np.ndarray | None = None) -> np.ndarray:
     """Instance labels of a binary mask (8-connected particles), split as `options` say
-    (split_touching, neck_depth_px, neck_depth_ratio).
+    (split_touching, neck_depth_px, neck_depth_ratio), and along the predicted `boundary` between touching
+    particles when there is one.
 
     With split_touching, a connected blob is cut into several particles by a watershed of its
     distance transform, seeded at the maxima that stand at least the neck depth above the neck
@@ -70,13 +73,20 @@ def particle_labels(mask: np.ndarray, options: PSDOptions = PSDOptions()) -> np.
     neck depth is the larger of neck_depth_px and neck_depth_ratio times the image's typical particle
     radius (`typical_radius`): the same split at every magnification. A blob too thin to hold a
     seed is kept whole.
+
+    A predicted boundary (NPsSegNet's boundary channel) is taken out of the mask before the distance
+    transform: two particles that it separates are two blobs there, each with its own seed, however little
+    their outline narrows where they touch (pressed together, or overlapping in projection), and a boundary
+    that only part-way cuts them still deepens the neck between their centres. The watershed then gives the
+    boundary's pixels back to the particles on either side: the particles cover the mask, as without it.
     """
     if not options.split_touching:
         return label(mask, connectivity=2)
-    distance = ndimage.distance_transform_edt(mask)
+    cores = mask if boundary is None else mask & ~boundary
+    distance = ndimage.distance_transform_edt(cores)
     ratio = options.neck_depth_ratio
-    depth = max(options.neck_depth_px, ratio * typical_radius(mask, distance) if ratio else 0.0)
-    seeds = label(local_maxima(reconstruction(distance - depth, distance, method="dilation")) & mask,
+    depth = max(options.neck_depth_px, ratio * typical_radius(cores, distance) if ratio else 0.0)
+    seeds = label(local_maxima(reconstruction(distance - depth, distance, method="dilation")) & cores,
                   connectivity=2)
     labels = watershed(-distance, seeds, mask=mask, connectivity=2)
     # A blob thinner than the neck depth has no maximum that stands out (the background's plateau
@@ -152,14 +162,16 @@ def cut_zone(ignore: np.ndarray) -> np.ndarray:
 
 
 def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | None, options: PSDOptions,
-                   stack: str, image_name: str, ignore: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+                   stack: str, image_name: str, ignore: np.ndarray | None = None,
+                   boundary: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """(instance labels, one row per particle) of one segmented image.
 
     Particles below the minimum size are noise: they leave the labels and the table (the minimum: the
     px one, the nm one on a calibrated image, and min_diameter_fraction of the image's typical
     diameter, which drops specks next to much larger particles). The image
     gives each particle's mean intensity (of the [0, 1] image the networks saw). ignore: pixels that
-    are no part of the sample (burned-in annotations); a particle next to them is flagged as cut.
+    are no part of the sample (burned-in annotations); a particle next to them is flagged as cut. boundary:
+    where NPsSegNet predicts touching particles to meet (`particle_labels`), or None.
     `weight` is the particle's weight in the statistics under options.border: 0 for a cut particle (exclude,
     correct), 1, or its Miles-Lantuejoul weight (correct; `border_weight`).
     """
@@ -169,7 +181,7 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
     if ignore is not None and ignore.any():
         mask = mask & ~ignore
         cut = cut_zone(ignore)
-    labels = particle_labels(mask, options)
+    labels = particle_labels(mask, options, boundary)
     nm = pixel_size_nm if pixel_size_nm is not None else np.nan
     min_diameter_px = options.min_diameter_px
     if pixel_size_nm is not None:
@@ -204,20 +216,23 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
 
 
 def measure(mask: np.ndarray, image: np.ndarray, calibration: dict, options: PSDOptions, stack: str,
-            image_name: str) -> tuple[np.ndarray, pd.DataFrame]:
+            image_name: str, boundary: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """(instance labels, particle table) of one segmented image as its import record (`images.import_image`)
-    says: with its pixel size, and its burned-in scale bars and labels left out. The psd and overlay rules
-    and `tgan watch` all measure through here, so that they count the same particles."""
+    says: with its pixel size, and its burned-in scale bars and labels left out; touching particles split
+    along the predicted `boundary` too, when there is one. The psd and overlay rules and `tgan watch` all
+    measure through here, so that they count the same particles."""
     return find_particles(mask, image, calibration["pixel_size_nm"], options, stack, image_name,
-                          ignore_mask(image.shape, calibration))
+                          ignore_mask(image.shape, calibration), boundary)
 
 
 def measure_image(mask_path: str | os.PathLike, image_path: str | os.PathLike, calibration_path: str | os.PathLike,
                   options: PSDOptions, stack: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, dict]:
-    """(image, instance labels, particle table, calibration record) of one segmented image of a stack."""
+    """(image, instance labels, particle table, calibration record) of one segmented image of a stack (with the
+    boundaries that segment predicted beside its mask, `images.boundary_path`, where there are any)."""
     calibration = json.loads(Path(calibration_path).read_text())
     image = read_image(image_path)
-    labels, table = measure(read_mask(mask_path), image, calibration, options, stack, Path(image_path).stem)
+    labels, table = measure(read_mask(mask_path), image, calibration, options, stack, Path(image_path).stem,
+                            read_boundary(mask_path))
     return image, labels, table, calibration
 
 

@@ -42,8 +42,8 @@ from . import live
 from .annotations import ignore_mask
 from .figures import overlay
 from .files import atomic, write_csv
-from .images import IMAGE_SUFFIXES, ImageFileError, count_frames, import_image, write_mask
-from .npssegnet import answer, segment
+from .images import IMAGE_SUFFIXES, ImageFileError, boundary_path, count_frames, import_image, write_mask
+from .npssegnet import answer, boundary_mask, logits, particle_mask
 from .options import PSDOptions, SegmentOptions
 from .psd import PARTICLE_COLUMNS, counted, measure, summarise
 
@@ -247,9 +247,11 @@ class Watcher:
         image_name = path.stem if n_frames == 1 else f"{path.stem}_f{frame:03d}"
         if image_name in self.session.names:
             image_name = f"{path.name}_f{frame:03d}"  # two files with the same stem (a.tif, a.png)
-        mask, figures = self.segment(image)
-        labels, table = measure(mask, image, record, self.settings.psd, self.settings.name, image_name)
+        mask, figures, boundary = self.segment(image)
+        labels, table = measure(mask, image, record, self.settings.psd, self.settings.name, image_name, boundary)
         write_mask(self.out / "masks" / f"{image_name}.png", mask)
+        if boundary is not None:
+            write_mask(boundary_path(self.out / "masks" / f"{image_name}.png"), boundary)
         with atomic(self.out / "overlays" / f"{image_name}.png") as tmp:
             iio.imwrite(tmp, overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist(),
                                      ignore_mask(image.shape, record)))
@@ -273,14 +275,16 @@ class Watcher:
                  "backlog %d", image_name, n_counted, mean if np.isfinite(mean) else float("nan"), figures["answer"],
                  figures["quality"], done - start, done - st.st_mtime, len(self.queue))
 
-    def segment(self, image: np.ndarray) -> tuple[np.ndarray, dict]:
-        """(the frame's answer, its figures): the floor and quality estimate of tgan.quality, or NPsSegNet's
-        mask alone without a rough-mask segmenter."""
+    def segment(self, image: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray | None]:
+        """(the frame's answer, its figures, the predicted boundaries between touching particles or None): the
+        floor and quality estimate of tgan.quality, or NPsSegNet's mask alone without a rough-mask segmenter."""
         opts = self.settings.segment
         if self.rough is None:
-            return segment(self.net, image, self.device, opts), {"answer": "npssegnet", "quality": float("nan")}
-        answered, _, figures = answer(self.net, image, self.rough(image), self.device, opts)
-        return answered, figures
+            out = logits(self.net, image, self.device, opts)
+            return (particle_mask(out, opts.threshold), {"answer": "npssegnet", "quality": float("nan")},
+                    boundary_mask(out, opts.threshold))
+        answered, own, figures = answer(self.net, image, self.rough(image), self.device, opts)
+        return answered, figures, own.get("boundary")
 
     def render(self) -> None:
         """The live page's figure and status, when something changed; while frames queue up, at most every

@@ -179,13 +179,11 @@ def cyclegan_settings(wildcards):
     return options
 
 
-def npssegnet_settings(stack, real_fraction=None):
-    """The NPsSegNet settings in force (real_fraction given: overridden, as the supervised baseline trains
-    on labels only): without real crops, which images give them and their ignore band change nothing, so
-    they are left out of the rule's params (no retraining)."""
-    options = stack_settings(stack, "npssegnet")
-    if real_fraction is not None:
-        options["real_fraction"] = real_fraction
+def npssegnet_settings(stack, **overrides):
+    """The NPsSegNet settings in force, with `overrides` (the supervised baseline trains on the manual labels
+    only, as the paper's binary network): without real crops, which images give them and their ignore band
+    change nothing, so they are left out of the rule's params (no retraining)."""
+    options = {**stack_settings(stack, "npssegnet"), **overrides}
     if not options["real_fraction"]:
         for key in ("pseudo_labels", "ignore_band_px"):
             options.pop(key, None)

@@ -8,6 +8,7 @@ rule train_npssegnet_gen1:
         images="results/{stack}/gen1",
         gen1_check="results/{stack}/checks/gen1.csv",  # an empty gen1 (left out): why
         masks="results/{stack}/synthetic_masks",
+        instances="results/{stack}/synthetic_instances",
         subsets="results/{stack}/subsets.json",
         rough_masks="results/{stack}/rough_masks",
     output:
@@ -47,8 +48,8 @@ rule train_supervised:
         kind=lambda w: ground_truth_type(w.stack),
         tile=lambda w: stack_settings(w.stack, "synthesize_masks")["size"],
         epoch_size=lambda w: stack_settings(w.stack, "synthesize_masks")["count"],
-        # manual labels only: no rough-mask pseudo-labels in the baseline
-        options=lambda w: npssegnet_settings(w.stack, real_fraction=0.0),
+        # manual labels only: no rough-mask pseudo-labels in the baseline; the paper's binary network
+        options=lambda w: npssegnet_settings(w.stack, real_fraction=0.0, instances="none"),
         seed=config["seed"],
     wildcard_constraints:
         fold=r"\d+",

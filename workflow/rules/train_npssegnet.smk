@@ -8,6 +8,7 @@ rule train_npssegnet:
         gen1_check="results/{stack}/checks/gen1.csv",
         gen2_check="results/{stack}/checks/gen2.csv",
         masks="results/{stack}/synthetic_masks",
+        instances="results/{stack}/synthetic_instances",
         subsets="results/{stack}/subsets.json",
         rough_masks="results/{stack}/rough_masks",
     output:

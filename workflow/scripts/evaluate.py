@@ -1,4 +1,6 @@
-"""evaluate: every method's masks against the stack's ground truth -> metrics.csv and metrics.png."""
+"""evaluate: every method's masks against the stack's ground truth -> metrics.csv and metrics.png; where a method's
+NPsSegNet predicted boundaries between touching particles (boundaries/ beside its masks), its particles are split
+along them, as psd splits them."""
 
 import json
 from pathlib import Path
@@ -9,7 +11,7 @@ from tgan.evaluation import score_method, metrics_table
 from tgan.figures import metrics_chart
 from tgan.files import write_csv
 from tgan.ground_truth import read_boxes, read_instances
-from tgan.images import read_image, read_mask
+from tgan.images import read_boundary, read_image, read_mask
 from tgan.options import PSDOptions, from_dict
 
 job.start(snakemake)
@@ -42,7 +44,8 @@ if not (folder / "gen1_only").is_dir():  # gen1 was left out by the fallback lad
 options = from_dict(PSDOptions, params.psd)
 # the burned-in annotations import_image found: the psd rule leaves them out, so the scores do too
 ignore = {n: ignore_mask(images[n].shape, records[n]) for n in names}
-scores = {method: score_method({n: read_mask(p) for n, p in files.items()}, truth, images, params.kind, options, ignore)
+scores = {method: score_method({n: read_mask(p) for n, p in files.items()}, truth, images, params.kind, options, ignore,
+                               {n: read_boundary(p) for n, p in files.items()})
           for method, files in sources.items()}
 table = metrics_table(scores)
 write_csv(snakemake.output.metrics, table)

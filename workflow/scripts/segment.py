@@ -4,12 +4,13 @@ method that made the masks and why.
 
 Each image is segmented by NPsSegNet (of the stack, or of its segment_with stack) and by the stack's rough-mask
 segmenter; the answer is NPsSegNet's mask unless the rough mask outlines the particles clearly better
-(tgan.quality: the floor), and both
-candidates are kept in npssegnet/ and rough_masks/. When NPsSegNet failed its own check, with
-self_checks.on_failure fallback, the rough masks answer every image (method rough_masks, tgan.fallback); the
-quality estimate is still NPsSegNet's agreements with itself and with them (low: nothing confirms the rough
-masks). An image segmented before with the same model, settings and
-code is read back from results/STACK/segment_cache/ (tgan.cache) instead of segmented again."""
+(tgan.quality: the floor), and both candidates are kept in npssegnet/ and rough_masks/; an NPsSegNet with a
+boundary channel (npssegnet.instances) also writes where touching particles meet to boundaries/, along which psd
+splits the answer, whichever it is. When NPsSegNet failed its own check, with self_checks.on_failure fallback, the
+rough masks answer every image (method rough_masks, tgan.fallback), split by psd's watershed alone; the quality
+estimate is still NPsSegNet's agreements with itself and with them (low: nothing confirms the rough masks). An
+image segmented before with the same model, settings and code is read back from results/STACK/segment_cache/
+(tgan.cache) instead of segmented again."""
 
 import json
 import time
@@ -20,7 +21,7 @@ import pandas as pd
 
 from tgan import cache, checks, classical, edges, fallback, inference, job, networks, npssegnet, quality, rough_masks
 from tgan.files import write_csv, write_json
-from tgan.images import read_image, write_mask
+from tgan.images import boundary_path, read_image, write_mask
 from tgan.options import SegmentOptions, from_dict
 
 device = job.start_network(snakemake)
@@ -40,11 +41,12 @@ store = cache.Cache(Path(snakemake.output[0]).parent / "segment_cache", key)
 
 
 def segment_image(image: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
-    """The masks of one image (its answer, NPsSegNet's and the rough one) and its figures."""
+    """The masks of one image (its answer, NPsSegNet's and the rough one; NPsSegNet's boundaries where it predicts
+    them and passed its check) and its figures."""
     rough = rough_segmenter(image)
     answer, own, figures = npssegnet.answer(net, image, rough, device, options,
                                             npssegnet_may_answer=method.method != "rough_masks")
-    return {"answer": answer, "npssegnet": own, "rough_masks": rough}, figures
+    return {"answer": answer, "rough_masks": rough} | own, figures
 
 
 out = Path(snakemake.output[0])
@@ -60,6 +62,8 @@ for i, path in enumerate(images, 1):
     if not stored:
         store.put(path, masks, figures)
     write_mask(out / f"{name}.png", masks["answer"])
+    if "boundary" in masks:
+        write_mask(boundary_path(out / f"{name}.png"), masks["boundary"])
     for candidate in ("npssegnet", "rough_masks"):
         write_mask(out / candidate / f"{name}.png", masks[candidate])
     rows.append({"image": name, **figures})

@@ -1,4 +1,6 @@
-"""synthesize_masks: fit particle statistics to the morphology subset's rough masks, draw `count` random masks."""
+"""synthesize_masks: fit particle statistics to the morphology subset's rough masks, draw `count` random masks:
+the binary masks, and the same masks as instance labels (one value per particle drawn; the boundary channel of
+NPsSegNet learns where touching particles meet from them)."""
 
 import json
 from pathlib import Path
@@ -8,8 +10,8 @@ from tqdm import tqdm
 
 from tgan import job
 from tgan.files import write_json
-from tgan.images import read_mask, write_mask
-from tgan.synthetic_masks import measure_particles, synthesize_mask
+from tgan.images import read_mask, write_labels, write_mask
+from tgan.synthetic_masks import measure_particles, synthesize_instances
 
 job.start(snakemake)
 morphology = sorted(json.loads(Path(snakemake.input.subsets).read_text())["morphology"])
@@ -19,6 +21,8 @@ print(json.dumps(stats.summary(), indent=1))
 
 settings = snakemake.params.settings
 rng = np.random.default_rng(snakemake.params.seed)
-out = Path(snakemake.output.masks)
+out, instances = Path(snakemake.output.masks), Path(snakemake.output.instances)
 for i in tqdm(range(settings["count"]), desc="synthesize_masks", unit="mask"):
-    write_mask(out / f"{i:05d}.png", synthesize_mask(stats, settings["size"], rng))
+    labels = synthesize_instances(stats, settings["size"], rng)
+    write_mask(out / f"{i:05d}.png", labels > 0)
+    write_labels(instances / f"{i:05d}.png", labels)

@@ -1,6 +1,7 @@
-"""train_npssegnet, train_npssegnet_gen1: a virtual dataset (generated images, synthetic masks), and real
-images with their rough masks as pseudo-labels (npssegnet.real_fraction: the morphology subset's, or with
-npssegnet.pseudo_labels all every image's) -> model.pt.
+"""train_npssegnet, train_npssegnet_gen1: a virtual dataset (generated images, synthetic masks as instance
+labels: npssegnet.instances boundary learns where touching particles meet from them), and real images with their
+rough masks as pseudo-labels (npssegnet.real_fraction: the morphology subset's, or with npssegnet.pseudo_labels
+all every image's) -> model.pt.
 
 train_npssegnet picks its virtual dataset from the gen1 and gen2 checks (tgan.fallback: gen2, else gen1, else
 none: the real images with their pseudo-labels alone), writes which in npssegnet/method.json, then checks the
@@ -14,7 +15,7 @@ import pandas as pd
 
 from tgan import checks, fallback, job
 from tgan.files import write_csv, write_json
-from tgan.images import read_image, read_mask
+from tgan.images import read_image, read_labels, read_mask
 from tgan.npssegnet import load_model, pseudo_label_dataset, segment, train_npssegnet
 from tgan.options import NPsSegNetOptions, SegmentOptions, from_dict
 from tgan.subsets import pseudo_label_images
@@ -39,7 +40,7 @@ def train(folder: str | None):
     pseudo-labels alone (as many crops per epoch as the virtual dataset would have given); its model path."""
     if folder is not None:
         images = [read_image(Path(folder) / p.name) for p in synthetic]
-        masks, options, epoch_size = [read_mask(p) for p in synthetic], opts, None
+        masks, options, epoch_size = [read_labels(Path(inputs.instances) / p.name) for p in synthetic], opts, None
     else:
         images, masks, options = pseudo_label_dataset(list(real_images.values()), list(rough.values()),
                                                       read_mask(synthetic[0]).shape[0], opts)
