@@ -31,7 +31,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import imageio.v3 as iio
