@@ -1,0 +1,194 @@
+"""Pixel size from a burned-in scale bar: the bar's length in pixels and the length its label states.
+
+Figure crops, PNG/JPEG exports and screenshots carry no calibration in their metadata, but most carry a scale
+bar with a label ("100 nm"). `read_scale_bar` measures the bar and reads its label:
+
+- The bar is a scale bar as `annotations.scale_bar_boxes` finds it (a solid, straight-edged, pure white or
+  black rectangle that stands out). Its length is measured from its ends to a fraction of a pixel: along the
+  rows of its core, each pixel of its ends counts for the share of it the bar covers (its grey level between
+  the bar's and the surroundings'), so that a figure resampled after the bar was drawn, whose bar ends in a
+  grey pixel or two, is measured as drawn, not rounded to whole pixels.
+- The label is read by OCR (RapidOCR, whose ONNX models come inside its PyPI wheel: nothing is downloaded)
+  in a window around the bar, enlarged so that small figure text reaches the height the OCR models were
+  trained on. Its text must hold one number and one length unit (nm, um/µm, Å, pm, mm); the nearest such
+  text to the bar is its label.
+- Nothing is guessed: no bar, no label near it, a label without a number and unit, a weak OCR score, or
+  bars whose readings disagree each make the bar `unread`, and `reason` says why. A wrong pixel size
+  is worse than none: every diameter of the PSD would carry the error silently.
+
+The OCR is imported on the first label to read (it costs about half a second to import and a second or two to
+load its models), never on importing this module, so a stack with calibrated files or a configured pixel size
+does not pay for it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from skimage.transform import rescale
+
+from .annotations import grey_levels, scale_bar_boxes
+
+# Pixels outside each end of the bar that may hold its blurred end (a resampled figure smears an edge over
+# one or two pixels).
+END_PX = 2
+# The label is searched in a window around the bar: LABEL_ROWS bar-lengths (at least LABEL_MIN_ROWS px) above
+# and below it, LABEL_COLUMNS bar-lengths left and right of it (a short bar's label is wider than the bar).
+LABEL_ROWS, LABEL_MIN_ROWS = 0.5, 40
+LABEL_COLUMNS = 0.75
+# The window is enlarged so that it is at least OCR_MIN_ROWS rows high (RapidOCR reads text of about 48 px
+# height best; figure labels are often 8-15 px), by at most OCR_MAX_ZOOM.
+OCR_MIN_ROWS = 160
+OCR_MAX_ZOOM = 4
+# Pieces of text on one line this many text heights apart (or closer) are one text.
+LINE_GAP = 1.5
+# OCR readings scored below this are not trusted (a misread digit would be a wrong calibration).
+MIN_OCR_SCORE = 0.8
+# Readings of several bars of one image must agree within this fraction (else the image is unread).
+BAR_AGREEMENT = 0.02
+# A label: a number and a length unit, nothing else of note ("100 nm", "0.5 µm", "2 Å"). OCR reads µ as u,
+# μ (Greek mu) or sometimes µ's look-alikes; Å as A.
+LABEL = re.compile(r"(\d+(?:[.,]\d+)?)\s*(nm|[uµμ]m|mm|pm|[AÅ])(?![a-z])", re.IGNORECASE)
+UNIT_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "μm": 1e3, "mm": 1e6, "pm": 1e-3, "a": 0.1, "å": 0.1}
+
+
+@dataclass
+class ScaleBar:
+    """A scale bar's reading: length in px, label as read, its length in nm, and the pixel size (nm per px);
+    `reason` says why it is unread (pixel_size_nm None)."""
+
+    length_px: float | None = None
+    label: str | None = None
+    length_nm: float | None = None
+    pixel_size_nm: float | None = None
+    box: dict[str, int] | None = None
+    reason: str | None = None
+
+    def as_record(self) -> dict:
+        return {"length_px": self.length_px, "label": self.label, "length_nm": self.length_nm,
+                "pixel_size_nm": self.pixel_size_nm, "box": self.box, "reason": self.reason}
+
+
+def read_scale_bar(image: np.ndarray) -> ScaleBar:
+    """The scale bar of a [0, 1] grey image, read (pixel_size_nm set) or unread (reason set).
+
+    With several bars (a figure of panels), each is read; they must agree within BAR_AGREEMENT.
+    """
+    boxes = scale_bar_boxes(image)
+    if not boxes:
+        return ScaleBar(reason="no scale bar found (a solid, straight, pure white or black bar)")
+    readings = [_read_one(image, box) for box in boxes]
+    read = [r for r in readings if r.pixel_size_nm is not None]
+    if not read:
+        return readings[0] if len(readings) == 1 else ScaleBar(
+            reason=f"none of {len(readings)} scale bars read: " + "; ".join(r.reason for r in readings))
+    sizes = [r.pixel_size_nm for r in read]
+    if max(sizes) > (1 + BAR_AGREEMENT) * min(sizes):
+        return ScaleBar(reason="scale bars disagree: " + ", ".join(
+            f"{r.label!r} over {r.length_px:.1f} px" for r in read))
+    return read[0]
+
+
+def bar_length_px(image: np.ndarray, box: tuple[slice, slice]) -> float:
+    """Length of a bar (box: its bounding slices) along its long side, to a fraction of a pixel.
+
+    Along the rows (or columns) of its core (those it fills end to end, less one at each edge, which may be
+    blurred), each pixel from END_PX outside its box to END_PX inside counts for the share of it the bar
+    covers: (level - outside) / (bar - outside), clipped to [0, 1], the outside level being that of the
+    pixels END_PX + 1 beyond each end.
+    """
+    horizontal = box[1].stop - box[1].start >= box[0].stop - box[0].start
+    grey = image if horizontal else image.T
+    rows, cols = box if horizontal else box[::-1]
+    core = grey[rows.start + 1:rows.stop - 1] if rows.stop - rows.start > 2 else grey[rows]
+    profile = core.mean(axis=0)
+    inner = profile[cols.start + END_PX:cols.stop - END_PX]
+    bar = float(np.median(inner)) if inner.size else float(np.median(profile[cols]))
+    length = float(max(cols.stop - cols.start - 2 * END_PX, 0))
+    for first, step in ((cols.start + END_PX - 1, -1), (cols.stop - END_PX, 1)):
+        outside_at = first + step * (2 * END_PX + 1)
+        outside_at = min(max(outside_at, 0), profile.size - 1)
+        outside = float(profile[outside_at])
+        if abs(bar - outside) < 1e-6:
+            continue
+        ends = profile[np.clip(np.arange(first, first + step * 2 * END_PX, step), 0, profile.size - 1)]
+        length += float(np.clip((ends - outside) / (bar - outside), 0.0, 1.0).sum())
+    return length
+
+
+def parse_label(text: str) -> tuple[float, str] | None:
+    """(length in nm, the label as matched) of a label text; None when it holds no number with a length unit."""
+    matches = LABEL.findall(text.replace("\u00a0", " "))
+    if len(matches) != 1:
+        return None
+    value, unit = matches[0]
+    return float(value.replace(",", ".")) * UNIT_NM[unit.lower().replace("μ", "u").replace("µ", "u")], \
+        f"{value} {unit}"
+
+
+@lru_cache(maxsize=1)
+def _ocr():
+    """The OCR engine, loaded once per process on first use (see the module's docstring)."""
+    from rapidocr import RapidOCR  # lazy: half a second to import, models loaded on first call
+
+    return RapidOCR(params={"Global.log_level": "error", "Global.use_cls": False,
+                            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                            "EngineConfig.onnxruntime.inter_op_num_threads": 1})
+
+
+def read_text(window: np.ndarray) -> list[tuple[str, float, np.ndarray]]:
+    """(text, score, centre (x, y) in the window's pixels) of each line of text the OCR finds in a [0, 1]
+    grey window, enlarged first (OCR_MIN_ROWS, OCR_MAX_ZOOM). The OCR often returns a number and its unit
+    as two pieces ("100", "nm"): pieces on one line (centres within half a text height), at most
+    LINE_GAP text heights apart, are joined with a space; a line's score is that of its weakest piece."""
+    zoom = float(np.clip(OCR_MIN_ROWS / window.shape[0], 1, OCR_MAX_ZOOM))
+    big = rescale(window, zoom, order=1) if zoom > 1 else window
+    rgb = np.repeat(grey_levels(big).astype(np.uint8)[..., None], 3, axis=-1)
+    result = _ocr()(rgb)
+    if result.txts is None:
+        return []
+    pieces = sorted(((text, float(score), np.asarray(points, float) / zoom)
+                     for text, score, points in zip(result.txts, result.scores, result.boxes)),
+                    key=lambda piece: piece[2][:, 0].min())
+    lines: list[list] = []  # [text, score, x0, y0, x1, y1]
+    for text, score, points in pieces:
+        x0, y0 = points.min(axis=0)
+        x1, y1 = points.max(axis=0)
+        for line in lines:
+            height = max(line[5] - line[3], y1 - y0)
+            if abs((line[3] + line[5]) - (y0 + y1)) / 2 < height / 2 and x0 - line[4] < LINE_GAP * height:
+                line[:] = [f"{line[0]} {text}", min(line[1], score), line[2], min(line[3], y0), max(line[4], x1),
+                           max(line[5], y1)]
+                break
+        else:
+            lines.append([text, score, x0, y0, x1, y1])
+    return [(text, score, np.array([(x0 + x1) / 2, (y0 + y1) / 2])) for text, score, x0, y0, x1, y1 in lines]
+
+
+def _read_one(image: np.ndarray, box: tuple[slice, slice]) -> ScaleBar:
+    """Read one bar: its length, then its label in the window around it (see the module's docstring)."""
+    length_px = bar_length_px(image, box)
+    long_side = max(box[0].stop - box[0].start, box[1].stop - box[1].start)
+    reach_rows = int(max(LABEL_ROWS * long_side, LABEL_MIN_ROWS))
+    reach_cols = int(LABEL_COLUMNS * long_side)
+    top, left = max(box[0].start - reach_rows, 0), max(box[1].start - reach_cols, 0)
+    window = image[top:box[0].stop + reach_rows, left:box[1].stop + reach_cols]
+    found = {"top": box[0].start, "bottom": box[0].stop, "left": box[1].start, "right": box[1].stop}
+    centre = np.array([(box[1].start + box[1].stop) / 2 - left, (box[0].start + box[0].stop) / 2 - top])
+    labels = []
+    for text, score, at in read_text(window):
+        parsed = parse_label(text)
+        if parsed is not None:
+            labels.append((float(np.hypot(*(at - centre))), text, score, parsed))
+    if not labels:
+        return ScaleBar(length_px=length_px, box=found, reason="no label with a number and a length unit "
+                                                                 "(nm, µm, Å, pm) read near the bar")
+    _, text, score, (length_nm, label) = min(labels)
+    if score < MIN_OCR_SCORE:
+        return ScaleBar(length_px=length_px, label=text, box=found,
+                        reason=f"label read as {text!r} with a low OCR score ({score:.2f} < {MIN_OCR_SCORE})")
+    return ScaleBar(length_px=length_px, label=label, length_nm=length_nm, pixel_size_nm=length_nm / length_px,
+                    box=found)
