@@ -183,10 +183,11 @@ def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
     return _merged(regions)
 
 
-def _pure_components(levels: np.ndarray) -> list:
-    """(labels, box, k) of every pure-white and pure-black component of an image's grey levels."""
+def _pure_components(levels: np.ndarray, tolerance: int = LEVEL_TOLERANCE) -> list:
+    """(labels, box, k) of every pure-white and pure-black component (within `tolerance` grey levels) of an
+    image's grey levels."""
     components = []
-    for pixels in (levels >= 255 - LEVEL_TOLERANCE, levels <= LEVEL_TOLERANCE):
+    for pixels in (levels >= 255 - tolerance, levels <= tolerance):
         labels, _ = ndimage.label(pixels, structure=np.ones((3, 3)))
         components += [(labels, box, k) for k, box in enumerate(ndimage.find_objects(labels), start=1) if box]
     return components
@@ -198,11 +199,12 @@ def _scale_bars(levels: np.ndarray, components: list) -> list[tuple[tuple[slice,
             if _is_scale_bar(labels[box] == k, levels.shape) and _stands_out(levels, labels, box, k)]
 
 
-def scale_bar_boxes(image: np.ndarray) -> list[tuple[slice, slice]]:
+def scale_bar_boxes(image: np.ndarray, tolerance: int = LEVEL_TOLERANCE) -> list[tuple[slice, slice]]:
     """Bounding boxes of the scale bars of a [0, 1] image: the scale-bar shapes of `annotation_regions`
-    less the boxes drawn behind a bar and its label (a shape with holes, or one holding another bar)."""
+    (white or black within `tolerance` grey levels) less the boxes drawn behind a bar and its label (a shape
+    with holes, or one holding another bar)."""
     levels = grey_levels(image)
-    bars = [(box, mask) for box, mask in _scale_bars(levels, _pure_components(levels))
+    bars = [(box, mask) for box, mask in _scale_bars(levels, _pure_components(levels, tolerance))
             if mask.mean() >= MIN_SCALE_BAR_FILL]
     return [box for box, _ in bars
             if not any(other is not box and _within(other, box) for other, _ in bars)]

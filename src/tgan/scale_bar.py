@@ -32,13 +32,23 @@ from skimage.transform import rescale
 
 from .annotations import grey_levels, scale_bar_boxes
 
+# A bar is white or black within this many grey levels (of 255): looser than `annotations.LEVEL_TOLERANCE`,
+# because JPEG ringing and a resampled figure leave a bar's edge pixels some 10-40 levels off, which ragged
+# its ends past the straight-edge test. A loose level finds more dark shapes too (a rod seen end-on), but
+# only a bar with a label beside it is read.
+BAR_LEVEL_TOLERANCE = 40
 # Pixels outside each end of the bar that may hold its blurred end (a resampled figure smears an edge over
 # one or two pixels).
 END_PX = 2
 # The label is searched in a window around the bar: LABEL_ROWS bar-lengths (at least LABEL_MIN_ROWS px) above
-# and below it, LABEL_COLUMNS bar-lengths left and right of it (a short bar's label is wider than the bar).
+# and below it, LABEL_COLUMNS bar-lengths (at least LABEL_MIN_COLUMNS px) left and right of it (a short bar's
+# label is wider than the bar; some labels stand beside it).
+# The narrow window is read first, the wide one only when it holds no label (more of the image around the
+# label, texture and other text, makes the OCR miss labels that the narrow window reads).
 LABEL_ROWS, LABEL_MIN_ROWS = 0.5, 40
-LABEL_COLUMNS = 0.75
+LABEL_WINDOWS = ((0.75, 0), (1.0, 80))  # (LABEL_COLUMNS, LABEL_MIN_COLUMNS)
+# The window is padded by this many px of its median level.
+WINDOW_PAD = 16
 # The window is enlarged so that it is at least OCR_MIN_ROWS rows high (RapidOCR reads text of about 48 px
 # height best; figure labels are often 8-15 px), by at most OCR_MAX_ZOOM.
 OCR_MIN_ROWS = 160
@@ -77,7 +87,7 @@ def read_scale_bar(image: np.ndarray) -> ScaleBar:
 
     With several bars (a figure of panels), each is read; they must agree within BAR_AGREEMENT.
     """
-    boxes = scale_bar_boxes(image)
+    boxes = bar_boxes(image)
     if not boxes:
         return ScaleBar(reason="no scale bar found (a solid, straight, pure white or black bar)")
     readings = [_read_one(image, box) for box in boxes]
@@ -90,6 +100,22 @@ def read_scale_bar(image: np.ndarray) -> ScaleBar:
         return ScaleBar(reason="scale bars disagree: " + ", ".join(
             f"{r.label!r} over {r.length_px:.1f} px" for r in read))
     return read[0]
+
+
+def bar_boxes(image: np.ndarray) -> list[tuple[slice, slice]]:
+    """The scale bars of an image, found at `annotations.LEVEL_TOLERANCE` and at BAR_LEVEL_TOLERANCE: the loose
+    level finds bars with ragged edges, the strict one those that the loose level joins to a label or a dark
+    particle touching them. A bar cut by the image border is left out (its length is unknown), and so is a
+    vertical one (figure scale bars are horizontal; a vertical "bar" is a glyph's stem, the "1" of a label)."""
+    strict = scale_bar_boxes(image)
+    boxes = strict + [box for box in scale_bar_boxes(image, BAR_LEVEL_TOLERANCE)
+                      if not any(_overlap(box, other) for other in strict)]
+    return [box for box in boxes if box[0].start > 0 and box[1].start > 0 and box[0].stop < image.shape[0]
+            and box[1].stop < image.shape[1] and box[1].stop - box[1].start > box[0].stop - box[0].start]
+
+
+def _overlap(a: tuple[slice, slice], b: tuple[slice, slice]) -> bool:
+    return all(x.start < y.stop and y.start < x.stop for x, y in zip(a, b))
 
 
 def bar_length_px(image: np.ndarray, box: tuple[slice, slice]) -> float:
@@ -168,21 +194,35 @@ def read_text(window: np.ndarray) -> list[tuple[str, float, np.ndarray]]:
     return [(text, score, np.array([(x0 + x1) / 2, (y0 + y1) / 2])) for text, score, x0, y0, x1, y1 in lines]
 
 
+def _label_window(image: np.ndarray, box: tuple[slice, slice], top: int, left: int, bottom: int,
+                  right: int) -> np.ndarray:
+    """The window image[top:bottom, left:right] as the OCR reads it: the bar painted over with the window's
+    median level and WINDOW_PAD px of that level around it (the OCR's text detector missed labels that stand
+    right on a bar or at the window's edge: EMPS 257e44104b, b5ba9813a4, f98c5fb82a)."""
+    window = image[top:bottom, left:right].copy()
+    level = float(np.median(window))
+    window[max(box[0].start - top - END_PX, 0):box[0].stop - top + END_PX,
+           max(box[1].start - left - END_PX, 0):box[1].stop - left + END_PX] = level
+    return np.pad(window, WINDOW_PAD, constant_values=level)
+
+
 def _read_one(image: np.ndarray, box: tuple[slice, slice]) -> ScaleBar:
-    """Read one bar: its length, then its label in the window around it (see the module's docstring)."""
+    """Read one bar: its length, then its label in the windows around it (see the module's docstring)."""
     length_px = bar_length_px(image, box)
-    long_side = max(box[0].stop - box[0].start, box[1].stop - box[1].start)
-    reach_rows = int(max(LABEL_ROWS * long_side, LABEL_MIN_ROWS))
-    reach_cols = int(LABEL_COLUMNS * long_side)
-    top, left = max(box[0].start - reach_rows, 0), max(box[1].start - reach_cols, 0)
-    window = image[top:box[0].stop + reach_rows, left:box[1].stop + reach_cols]
     found = {"top": box[0].start, "bottom": box[0].stop, "left": box[1].start, "right": box[1].stop}
-    centre = np.array([(box[1].start + box[1].stop) / 2 - left, (box[0].start + box[0].stop) / 2 - top])
+    long_side = box[1].stop - box[1].start
+    reach_rows = int(max(LABEL_ROWS * long_side, LABEL_MIN_ROWS))
     labels = []
-    for text, score, at in read_text(window):
-        parsed = parse_label(text)
-        if parsed is not None:
-            labels.append((float(np.hypot(*(at - centre))), text, score, parsed))
+    for columns, min_columns in LABEL_WINDOWS:
+        reach_cols = int(max(columns * long_side, min_columns))
+        top, left = max(box[0].start - reach_rows, 0), max(box[1].start - reach_cols, 0)
+        window = _label_window(image, box, top, left, box[0].stop + reach_rows, box[1].stop + reach_cols)
+        top, left = top - WINDOW_PAD, left - WINDOW_PAD
+        centre = np.array([(box[1].start + box[1].stop) / 2 - left, (box[0].start + box[0].stop) / 2 - top])
+        labels = [(float(np.hypot(*(at - centre))), text, score, parsed) for text, score, at in read_text(window)
+                  if (parsed := parse_label(text)) is not None]
+        if labels:
+            break
     if not labels:
         return ScaleBar(length_px=length_px, box=found, reason="no label with a number and a length unit "
                                                                  "(nm, µm, Å, pm) read near the bar")
