@@ -62,13 +62,15 @@ BAR_AGREEMENT = 0.02
 # A label: a number and a length unit, nothing else of note ("100 nm", "0.5 µm", "2 Å"). OCR reads µ as u,
 # μ (Greek mu) or sometimes µ's look-alikes; Å as A.
 LABEL = re.compile(r"(\d+(?:[.,]\d+)?)\s*(nm|[uµμ]m|mm|pm|[AÅ])(?![a-z])", re.IGNORECASE)
+NO_BAR = "no scale bar found (a solid, straight, horizontal, white or black bar)"
 UNIT_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "μm": 1e3, "mm": 1e6, "pm": 1e-3, "a": 0.1, "å": 0.1}
 
 
 @dataclass
 class ScaleBar:
     """A scale bar's reading: length in px, label as read, its length in nm, and the pixel size (nm per px);
-    `reason` says why it is unread (pixel_size_nm None)."""
+    `reason` says why it is unread (pixel_size_nm None). `box` (top, bottom, left, right) is None when no bar
+    was found at all."""
 
     length_px: float | None = None
     label: str | None = None
@@ -89,15 +91,15 @@ def read_scale_bar(image: np.ndarray) -> ScaleBar:
     """
     boxes = bar_boxes(image)
     if not boxes:
-        return ScaleBar(reason="no scale bar found (a solid, straight, pure white or black bar)")
+        return ScaleBar(reason=NO_BAR)
     readings = [_read_one(image, box) for box in boxes]
     read = [r for r in readings if r.pixel_size_nm is not None]
     if not read:
-        return readings[0] if len(readings) == 1 else ScaleBar(
-            reason=f"none of {len(readings)} scale bars read: " + "; ".join(r.reason for r in readings))
+        return readings[0] if len(readings) == 1 else ScaleBar(box=readings[0].box, reason=(
+            f"none of {len(readings)} scale bars read: " + "; ".join(r.reason for r in readings)))
     sizes = [r.pixel_size_nm for r in read]
     if max(sizes) > (1 + BAR_AGREEMENT) * min(sizes):
-        return ScaleBar(reason="scale bars disagree: " + ", ".join(
+        return ScaleBar(box=read[0].box, reason="scale bars disagree: " + ", ".join(
             f"{r.label!r} over {r.length_px:.1f} px" for r in read))
     return read[0]
 
