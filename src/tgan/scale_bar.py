@@ -43,12 +43,12 @@ END_PX = 2
 # The label is searched in a window around the bar: LABEL_ROWS bar-lengths (at least LABEL_MIN_ROWS px) above
 # and below it, LABEL_COLUMNS bar-lengths (at least LABEL_MIN_COLUMNS px) left and right of it (a short bar's
 # label is wider than the bar; some labels stand beside it).
-# The narrow window is read first, the wide one only when it holds no label (more of the image around the
-# label, texture and other text, makes the OCR miss labels that the narrow window reads).
+# Windows are read in turn until one holds a label: (LABEL_COLUMNS, LABEL_MIN_COLUMNS, px of padding). More of
+# the image around a label (texture, other text) makes the OCR miss labels that a narrow window reads, and the
+# padding helps it with some labels and not others (on the 49 EMPS figures of tests/data/scale_bars.csv each
+# window read some label no other did, and none read a label wrong).
 LABEL_ROWS, LABEL_MIN_ROWS = 0.5, 40
-LABEL_WINDOWS = ((0.75, 0), (1.0, 80))  # (LABEL_COLUMNS, LABEL_MIN_COLUMNS)
-# The window is padded by this many px of its median level.
-WINDOW_PAD = 16
+LABEL_WINDOWS = ((0.75, 0, 16), (1.0, 80, 16), (0.75, 0, 0))
 # The window is enlarged so that it is at least OCR_MIN_ROWS rows high (RapidOCR reads text of about 48 px
 # height best; figure labels are often 8-15 px), by at most OCR_MAX_ZOOM.
 OCR_MIN_ROWS = 160
@@ -57,6 +57,9 @@ OCR_MAX_ZOOM = 4
 LINE_GAP = 1.5
 # OCR readings scored below this are not trusted (a misread digit would be a wrong calibration).
 MIN_OCR_SCORE = 0.8
+# A bar whose length from its area and from its half-level crossings differ by more than this fraction has
+# ends too ill-defined (ringing, a glyph touching it) to be read within BAR_AGREEMENT.
+END_AGREEMENT = 0.01
 # Readings of several bars of one image must agree within this fraction (else the image is unread).
 BAR_AGREEMENT = 0.02
 # A label: a number and a length unit, nothing else of note ("100 nm", "0.5 µm", "2 Å"). OCR reads µ as u,
@@ -121,30 +124,50 @@ def _overlap(a: tuple[slice, slice], b: tuple[slice, slice]) -> bool:
 
 
 def bar_length_px(image: np.ndarray, box: tuple[slice, slice]) -> float:
-    """Length of a bar (box: its bounding slices) along its long side, to a fraction of a pixel.
+    """Length of a horizontal bar (box: its bounding slices), to a fraction of a pixel, from its area.
 
-    Along the rows (or columns) of its core (those it fills end to end, less one at each edge, which may be
+    Along the mean profile of its core rows (those it fills end to end, less one at each edge, which may be
     blurred), each pixel from END_PX outside its box to END_PX inside counts for the share of it the bar
-    covers: (level - outside) / (bar - outside), clipped to [0, 1], the outside level being that of the
-    pixels END_PX + 1 beyond each end.
+    covers: (level - outside) / (bar - outside), clipped to [0, 1] (the outside level: `_profile`).
     """
-    horizontal = box[1].stop - box[1].start >= box[0].stop - box[0].start
-    grey = image if horizontal else image.T
-    rows, cols = box if horizontal else box[::-1]
-    core = grey[rows.start + 1:rows.stop - 1] if rows.stop - rows.start > 2 else grey[rows]
-    profile = core.mean(axis=0)
-    inner = profile[cols.start + END_PX:cols.stop - END_PX]
-    bar = float(np.median(inner)) if inner.size else float(np.median(profile[cols]))
+    profile, bar, outside = _profile(image, box)
+    cols = box[1]
     length = float(max(cols.stop - cols.start - 2 * END_PX, 0))
-    for first, step in ((cols.start + END_PX - 1, -1), (cols.stop - END_PX, 1)):
-        outside_at = first + step * (2 * END_PX + 1)
-        outside_at = min(max(outside_at, 0), profile.size - 1)
-        outside = float(profile[outside_at])
-        if abs(bar - outside) < 1e-6:
+    for (first, step), out in zip(((cols.start + END_PX - 1, -1), (cols.stop - END_PX, 1)), outside):
+        if abs(bar - out) < 1e-6:
             continue
         ends = profile[np.clip(np.arange(first, first + step * 2 * END_PX, step), 0, profile.size - 1)]
-        length += float(np.clip((ends - outside) / (bar - outside), 0.0, 1.0).sum())
+        length += float(np.clip((ends - out) / (bar - out), 0.0, 1.0).sum())
     return length
+
+
+def crossing_length_px(image: np.ndarray, box: tuple[slice, slice]) -> float:
+    """Length of a horizontal bar between the points where its profile (as in `bar_length_px`) crosses half-way
+    from the bar's level to the outside's, interpolated linearly: the other usual sub-pixel estimate. For an end
+    that is sharp or evenly blurred the two agree; ringing, or a glyph or particle touching the end, part them."""
+    profile, bar, outside = _profile(image, box)
+    middle = (box[1].start + box[1].stop) // 2
+    ends = []
+    for step, out in zip((-1, 1), outside):
+        half = (bar + out) / 2
+        x = middle
+        while 0 < x < profile.size - 1 and (profile[x] - half) * (profile[x + step] - half) > 0:
+            x += step
+        v0, v1 = profile[x], profile[min(max(x + step, 0), profile.size - 1)]
+        ends.append(x + step * (0.5 if v1 == v0 else (half - v0) / (v1 - v0)))
+    return float(ends[1] - ends[0])
+
+
+def _profile(image: np.ndarray, box: tuple[slice, slice]) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """(mean profile of a bar's core rows along the image width, the bar's level, the outside level beyond
+    end: the pixel one past the next beyond those `bar_length_px` sums, clear of a blurred edge)."""
+    rows, cols = box
+    core = image[rows.start + 1:rows.stop - 1] if rows.stop - rows.start > 2 else image[rows]
+    profile = core.mean(axis=0).astype(float)
+    inner = profile[cols.start + END_PX:cols.stop - END_PX]
+    bar = float(np.median(inner if inner.size else profile[cols]))
+    at = (cols.start - END_PX - 2, cols.stop + END_PX + 1)
+    return profile, bar, tuple(float(profile[min(max(x, 0), profile.size - 1)]) for x in at)
 
 
 def parse_label(text: str) -> tuple[float, str] | None:
@@ -197,29 +220,34 @@ def read_text(window: np.ndarray) -> list[tuple[str, float, np.ndarray]]:
 
 
 def _label_window(image: np.ndarray, box: tuple[slice, slice], top: int, left: int, bottom: int,
-                  right: int) -> np.ndarray:
+                  right: int, pad: int) -> np.ndarray:
     """The window image[top:bottom, left:right] as the OCR reads it: the bar painted over with the window's
-    median level and WINDOW_PAD px of that level around it (the OCR's text detector missed labels that stand
+    median level and `pad` px of that level around it (the OCR's text detector missed labels that stand
     right on a bar or at the window's edge: EMPS 257e44104b, b5ba9813a4, f98c5fb82a)."""
     window = image[top:bottom, left:right].copy()
     level = float(np.median(window))
     window[max(box[0].start - top - END_PX, 0):box[0].stop - top + END_PX,
            max(box[1].start - left - END_PX, 0):box[1].stop - left + END_PX] = level
-    return np.pad(window, WINDOW_PAD, constant_values=level)
+    return np.pad(window, pad, constant_values=level)
 
 
 def _read_one(image: np.ndarray, box: tuple[slice, slice]) -> ScaleBar:
     """Read one bar: its length, then its label in the windows around it (see the module's docstring)."""
     length_px = bar_length_px(image, box)
     found = {"top": box[0].start, "bottom": box[0].stop, "left": box[1].start, "right": box[1].stop}
+    crossing = crossing_length_px(image, box)
+    if abs(crossing - length_px) > END_AGREEMENT * length_px:
+        return ScaleBar(length_px=length_px, box=found, reason=(
+            f"the bar's ends are not sharp: its length from its area ({length_px:.2f} px) and from its half-level "
+            f"crossings ({crossing:.2f} px) differ by more than {END_AGREEMENT:.0%}"))
     long_side = box[1].stop - box[1].start
     reach_rows = int(max(LABEL_ROWS * long_side, LABEL_MIN_ROWS))
     labels = []
-    for columns, min_columns in LABEL_WINDOWS:
+    for columns, min_columns, pad in LABEL_WINDOWS:
         reach_cols = int(max(columns * long_side, min_columns))
         top, left = max(box[0].start - reach_rows, 0), max(box[1].start - reach_cols, 0)
-        window = _label_window(image, box, top, left, box[0].stop + reach_rows, box[1].stop + reach_cols)
-        top, left = top - WINDOW_PAD, left - WINDOW_PAD
+        window = _label_window(image, box, top, left, box[0].stop + reach_rows, box[1].stop + reach_cols, pad)
+        top, left = top - pad, left - pad
         centre = np.array([(box[1].start + box[1].stop) / 2 - left, (box[0].start + box[0].stop) / 2 - top])
         labels = [(float(np.hypot(*(at - centre))), text, score, parsed) for text, score, at in read_text(window)
                   if (parsed := parse_label(text)) is not None]
