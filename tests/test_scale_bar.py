@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
 from skimage.transform import downscale_local_mean
 
 from synthetic import particle_image
@@ -50,13 +51,23 @@ def test_bar_length_is_measured_from_its_ends_to_a_fraction_of_a_pixel():
         assert bar_length_px(image, box) == pytest.approx(fine_length / 8, abs=0.1)
 
 
+def test_a_bar_with_rounded_ends_and_blurred_edges_is_found_and_measured():
+    """A black bar drawn with rounded corners, its edges blurred over a pixel (a JPEG figure): no rectangle
+    within 40 grey levels, but a solid core; its length at mid-height is 100 px."""
+    canvas = Image.new("L", (300, 120), 190)
+    ImageDraw.Draw(canvas).rounded_rectangle([100, 60, 199, 71], radius=4, fill=0)
+    image = ndimage.gaussian_filter(np.asarray(canvas, np.float32) / 255, 0.8)
+    (box,) = bar_boxes(image)
+    assert bar_length_px(image, box) == pytest.approx(100, abs=0.3)
+
+
 @pytest.mark.parametrize("text, nm", [("100 nm", 100.0), ("0.5 µm", 500.0), ("0.2 μm", 200.0), ("5um", 5000.0),
                                       ("2 Å", 0.2), ("500 pm", 0.5), ("1,5 µm", 1500.0), ("200nm", 200.0)])
 def test_a_label_gives_its_length_in_nm(text, nm):
     assert parse_label(text)[0] == pytest.approx(nm)
 
 
-@pytest.mark.parametrize("text", ["X50,000", "(d)", "100", "800oC, t=30 s", "50 nm 100 nm", "5 kV"])
+@pytest.mark.parametrize("text", ["X50,000", "(d)", "100", "800oC, t=30 s", "50 nm 100 nm", "5 kV", "100 mm"])
 def test_a_text_without_one_number_and_length_unit_is_no_label(text):
     assert parse_label(text) is None
 
@@ -127,9 +138,10 @@ def test_a_vendor_file_whose_burned_in_bar_disagrees_with_its_metadata_is_flagge
 
 @pytest.mark.skipif(not EMPS.is_dir(), reason=f"{EMPS} is absent (see ../shared/data/README.md)")
 def test_real_figures_are_read_within_2_percent_or_said_unread():
-    """The 49 EMPS figures whose scale bar is found (tests/data/scale_bars.csv: bar length and label read by
-    eye; 2 of them carry no label, one a bar of another shape than the side of a box found): no pixel size off
-    by more than 2 %, and at least 90 % of those with a label read."""
+    """The 64 EMPS figures in which a bar is found (tests/data/scale_bars.csv: the bar's length and its label
+    read by eye): 2 carry no label, and in 3 what is found is not the scale bar (a ruler with ticks, an I-beam,
+    a bar at the border: no bar_px); of the other 59, at least 90 % are read, none off by more than 2 %, and no
+    image is read where the truth has no length or no label."""
     rows = list(csv.DictReader(TRUTH.open(encoding="utf-8")))
     read, unread = [], []
     for row in rows:
@@ -139,10 +151,10 @@ def test_real_figures_are_read_within_2_percent_or_said_unread():
             unread.append(row["image"])
             continue
         assert record["pixel_size_from"] == "scale_bar"
-        assert row["label"] and row["bar_px"], f"{row['image']}: read {record['calibration']}, but it has no label"
+        assert row["label"] and row["bar_px"], f"{row['image']}: read {record['calibration']}, but it has no truth"
         value, unit = re.fullmatch(r"([\d.]+)\s*(\S+)", row["label"]).groups()
         truth = float(value) * NM[unit] / float(row["bar_px"])
         assert record["pixel_size_nm"] == pytest.approx(truth, rel=0.02), row["image"]
         read.append(row["image"])
-    labelled = [row["image"] for row in rows if row["label"]]
-    assert len(labelled) >= 25 and len(read) >= 0.9 * len(labelled), (len(read), len(labelled), unread)
+    measured = [row["image"] for row in rows if row["label"] and row["bar_px"]]
+    assert len(measured) >= 25 and len(read) >= 0.9 * len(measured), (len(read), len(measured), unread)

@@ -193,19 +193,21 @@ def _pure_components(levels: np.ndarray, tolerance: int = LEVEL_TOLERANCE) -> li
     return components
 
 
-def _scale_bars(levels: np.ndarray, components: list) -> list[tuple[tuple[slice, slice], np.ndarray]]:
-    """(box, mask within the box) of each component that is a scale bar (or the box behind one) and stands out."""
+def _scale_bars(levels: np.ndarray, components: list, is_bar=None) -> list[tuple[tuple[slice, slice], np.ndarray]]:
+    """(box, mask within the box) of each component that is a scale bar (or the box behind one; `is_bar(mask,
+    image shape)`, `_is_scale_bar` by default) and stands out."""
+    is_bar = is_bar or _is_scale_bar
     return [(box, labels[box] == k) for labels, box, k in components
-            if _is_scale_bar(labels[box] == k, levels.shape) and _stands_out(levels, labels, box, k)]
+            if is_bar(labels[box] == k, levels.shape) and _stands_out(levels, labels, box, k)]
 
 
-def scale_bar_boxes(image: np.ndarray, tolerance: int = LEVEL_TOLERANCE) -> list[tuple[slice, slice]]:
+def scale_bar_boxes(image: np.ndarray, tolerance: int = LEVEL_TOLERANCE, is_bar=None) -> list[tuple[slice, slice]]:
     """Bounding boxes of the scale bars of a [0, 1] image: the scale-bar shapes of `annotation_regions`
-    (white or black within `tolerance` grey levels) less the boxes drawn behind a bar and its label (a shape
-    with holes, or one holding another bar)."""
+    (white or black within `tolerance` grey levels; `is_bar` may judge the shape instead of `_is_scale_bar`)
+    less the boxes drawn behind a bar and its label (a shape with holes, or one holding another bar)."""
     levels = grey_levels(image)
-    bars = [(box, mask) for box, mask in _scale_bars(levels, _pure_components(levels, tolerance))
-            if mask.mean() >= MIN_SCALE_BAR_FILL]
+    bars = [(box, mask) for box, mask in _scale_bars(levels, _pure_components(levels, tolerance), is_bar)
+            if (ndimage.binary_fill_holes(mask) & ~mask).mean() <= 1 - MIN_SCALE_BAR_FILL]
     return [box for box, _ in bars
             if not any(other is not box and _within(other, box) for other, _ in bars)]
 

@@ -10,7 +10,7 @@ bar with a label ("100 nm"). `read_scale_bar` measures the bar and reads its lab
   grey pixel or two, is measured as drawn, not rounded to whole pixels.
 - The label is read by OCR (RapidOCR, whose ONNX models come inside its PyPI wheel: nothing is downloaded)
   in a window around the bar, enlarged so that small figure text reaches the height the OCR models were
-  trained on. Its text must hold one number and one length unit (nm, um/µm, Å, pm, mm); the nearest such
+  trained on. Its text must hold one number and one length unit (nm, um/µm, Å, pm); the nearest such
   text to the bar is its label.
 - Nothing is guessed: no bar, no label near it, a label without a number and unit, a weak OCR score, or
   bars whose readings disagree each make the bar `unread`, and `reason` says why. A wrong pixel size
@@ -30,13 +30,18 @@ from functools import lru_cache
 import numpy as np
 from skimage.transform import rescale
 
-from .annotations import grey_levels, scale_bar_boxes
+from .annotations import (LEVEL_TOLERANCE, MAX_SCALE_BAR_FRACTION, MIN_SCALE_BAR_LENGTH, grey_levels,
+                          scale_bar_boxes)
 
 # A bar is white or black within this many grey levels (of 255): looser than `annotations.LEVEL_TOLERANCE`,
 # because JPEG ringing and a resampled figure leave a bar's edge pixels some 10-40 levels off, which ragged
 # its ends past the straight-edge test. A loose level finds more dark shapes too (a rod seen end-on), but
 # only a bar with a label beside it is read.
 BAR_LEVEL_TOLERANCE = 40
+# A bar found by its core (`has_core`): the core's rows each span all but CORE_SLACK px of the bar's length (a
+# rounded end), and the bar is MIN_CORE_ASPECT times longer than its core is high.
+CORE_SLACK = 2
+MIN_CORE_ASPECT = 4
 # Pixels outside each end of the bar that may hold its blurred end (a resampled figure smears an edge over
 # one or two pixels).
 END_PX = 2
@@ -63,10 +68,11 @@ END_AGREEMENT = 0.01
 # Readings of several bars of one image must agree within this fraction (else the image is unread).
 BAR_AGREEMENT = 0.02
 # A label: a number and a length unit, nothing else of note ("100 nm", "0.5 µm", "2 Å"). OCR reads µ as u,
-# μ (Greek mu) or sometimes µ's look-alikes; Å as A.
-LABEL = re.compile(r"(\d+(?:[.,]\d+)?)\s*(nm|[uµμ]m|mm|pm|[AÅ])(?![a-z])", re.IGNORECASE)
+# μ (Greek mu) or sometimes µ's look-alikes; Å as A. "mm" is not taken: no figure of nanoparticles is drawn at
+# that scale, and OCR reads a serif "nm" as "mm" (EMPS 728f55aed4: a million times off).
+LABEL = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)\s*(nm|[uµμ]m|pm|[AÅ])(?![a-z])", re.IGNORECASE)
 NO_BAR = "no scale bar found (a solid, straight, horizontal, white or black bar)"
-UNIT_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "μm": 1e3, "mm": 1e6, "pm": 1e-3, "a": 0.1, "å": 0.1}
+UNIT_NM = {"nm": 1.0, "um": 1e3, "µm": 1e3, "μm": 1e3, "pm": 1e-3, "a": 0.1, "å": 0.1}
 
 
 @dataclass
@@ -108,15 +114,29 @@ def read_scale_bar(image: np.ndarray) -> ScaleBar:
 
 
 def bar_boxes(image: np.ndarray) -> list[tuple[slice, slice]]:
-    """The scale bars of an image, found at `annotations.LEVEL_TOLERANCE` and at BAR_LEVEL_TOLERANCE: the loose
-    level finds bars with ragged edges, the strict one those that the loose level joins to a label or a dark
-    particle touching them. A bar cut by the image border is left out (its length is unknown), and so is a
+    """The scale bars of an image: `annotations.scale_bar_boxes` at `annotations.LEVEL_TOLERANCE` and at
+    BAR_LEVEL_TOLERANCE (the loose level finds bars with ragged edges, the strict one those that the loose level
+    joins to a label or a dark particle touching them), then shapes with a solid core (`has_core`) at the loose
+    level; each bar once. A bar cut by the image border is left out (its length is unknown), and so is a
     vertical one (figure scale bars are horizontal; a vertical "bar" is a glyph's stem, the "1" of a label)."""
-    strict = scale_bar_boxes(image)
-    boxes = strict + [box for box in scale_bar_boxes(image, BAR_LEVEL_TOLERANCE)
-                      if not any(_overlap(box, other) for other in strict)]
+    boxes = []
+    for tolerance, is_bar in ((LEVEL_TOLERANCE, None), (BAR_LEVEL_TOLERANCE, None), (BAR_LEVEL_TOLERANCE, has_core)):
+        boxes += [box for box in scale_bar_boxes(image, tolerance, is_bar)
+                  if not any(_overlap(box, other) for other in boxes)]
     return [box for box in boxes if box[0].start > 0 and box[1].start > 0 and box[0].stop < image.shape[0]
             and box[1].stop < image.shape[1] and box[1].stop - box[1].start > box[0].stop - box[0].start]
+
+
+def has_core(mask: np.ndarray, image_shape: tuple[int, int]) -> bool:
+    """A bar with blurred edges or rounded ends (a JPEG or a resampled figure: of EMPS 04dbda93f9's, 40 levels
+    from black, only 64 % of the rows span its full length): a horizontal shape MIN_SCALE_BAR_LENGTH px or longer
+    (at most MAX_SCALE_BAR_FRACTION of the width), whose core, the rows that span all but CORE_SLACK px of its
+    length each, is at least 2 and half its rows, and is at most 1 / MIN_CORE_ASPECT of its length high."""
+    h, w = mask.shape
+    if not MIN_SCALE_BAR_LENGTH <= w <= MAX_SCALE_BAR_FRACTION * image_shape[1]:
+        return False
+    core = mask.sum(axis=1) >= w - CORE_SLACK
+    return bool(core.sum() >= max(2, h / 2) and w >= MIN_CORE_ASPECT * core.sum())
 
 
 def _overlap(a: tuple[slice, slice], b: tuple[slice, slice]) -> bool:
@@ -126,8 +146,7 @@ def _overlap(a: tuple[slice, slice], b: tuple[slice, slice]) -> bool:
 def bar_length_px(image: np.ndarray, box: tuple[slice, slice]) -> float:
     """Length of a horizontal bar (box: its bounding slices), to a fraction of a pixel, from its area.
 
-    Along the mean profile of its core rows (those it fills end to end, less one at each edge, which may be
-    blurred), each pixel from END_PX outside its box to END_PX inside counts for the share of it the bar
+    Along the mean profile of its core rows (`_profile`), each pixel from END_PX outside its box to END_PX inside counts for the share of it the bar
     covers: (level - outside) / (bar - outside), clipped to [0, 1] (the outside level: `_profile`).
     """
     profile, bar, outside = _profile(image, box)
@@ -159,10 +178,12 @@ def crossing_length_px(image: np.ndarray, box: tuple[slice, slice]) -> float:
 
 
 def _profile(image: np.ndarray, box: tuple[slice, slice]) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """(mean profile of a bar's core rows along the image width, the bar's level, the outside level beyond
-    end: the pixel one past the next beyond those `bar_length_px` sums, clear of a blurred edge)."""
+    """(mean profile along the image width of a bar's core rows, those a quarter of its height (at least one)
+    in from its top and bottom edges, which may be blurred or rounded; the bar's level; the outside level beyond
+    each end: the pixel one past the next beyond those `bar_length_px` sums, clear of a blurred edge)."""
     rows, cols = box
-    core = image[rows.start + 1:rows.stop - 1] if rows.stop - rows.start > 2 else image[rows]
+    trim = max(1, (rows.stop - rows.start) // 4) if rows.stop - rows.start > 2 else 0
+    core = image[rows.start + trim:rows.stop - trim]
     profile = core.mean(axis=0).astype(float)
     inner = profile[cols.start + END_PX:cols.stop - END_PX]
     bar = float(np.median(inner if inner.size else profile[cols]))
@@ -171,13 +192,22 @@ def _profile(image: np.ndarray, box: tuple[slice, slice]) -> tuple[np.ndarray, f
 
 
 def parse_label(text: str) -> tuple[float, str] | None:
-    """(length in nm, the label as matched) of a label text; None when it holds no number with a length unit."""
-    matches = LABEL.findall(text.replace("\u00a0", " "))
-    if len(matches) != 1:
+    """(length in nm, the label as matched) of a label text; None when it holds no number with a length unit, or
+    more than one, or the length is 0."""
+    match = _label_match(text)
+    if match is None:
         return None
-    value, unit = matches[0]
+    value, unit = match.groups()
     return float(value.replace(",", ".")) * UNIT_NM[unit.lower().replace("μ", "u").replace("µ", "u")], \
         f"{value} {unit}"
+
+
+def _label_match(text: str) -> re.Match | None:
+    """The one match of LABEL in a text, or None (no match, several, or a length of 0)."""
+    matches = list(LABEL.finditer(text.replace("\u00a0", " ")))
+    if len(matches) != 1 or float(matches[0].group(1).replace(",", ".")) == 0:
+        return None
+    return matches[0]
 
 
 @lru_cache(maxsize=1)
@@ -190,11 +220,11 @@ def _ocr():
                             "EngineConfig.onnxruntime.inter_op_num_threads": 1})
 
 
-def read_text(window: np.ndarray) -> list[tuple[str, float, np.ndarray]]:
-    """(text, score, centre (x, y) in the window's pixels) of each line of text the OCR finds in a [0, 1]
-    grey window, enlarged first (OCR_MIN_ROWS, OCR_MAX_ZOOM). The OCR often returns a number and its unit
-    as two pieces ("100", "nm"): pieces on one line (centres within half a text height), at most
-    LINE_GAP text heights apart, are joined with a space; a line's score is that of its weakest piece."""
+def read_text(window: np.ndarray) -> list[tuple[str, list[tuple[int, int, float]], np.ndarray]]:
+    """(text, its pieces (start, end in the text, OCR score), its box (x0, y0, x1, y1) in the window's pixels)
+    of each line of text the OCR finds in a [0, 1] grey window, enlarged first (OCR_MIN_ROWS, OCR_MAX_ZOOM).
+    The OCR often returns a number and its unit as two pieces ("100", "nm"): pieces on one line (centres within
+    half a text height), at most LINE_GAP text heights apart, are joined with a space."""
     zoom = float(np.clip(OCR_MIN_ROWS / window.shape[0], 1, OCR_MAX_ZOOM))
     big = rescale(window, zoom, order=1) if zoom > 1 else window
     rgb = np.repeat(grey_levels(big).astype(np.uint8)[..., None], 3, axis=-1)
@@ -204,19 +234,20 @@ def read_text(window: np.ndarray) -> list[tuple[str, float, np.ndarray]]:
     pieces = sorted(((text, float(score), np.asarray(points, float) / zoom)
                      for text, score, points in zip(result.txts, result.scores, result.boxes)),
                     key=lambda piece: piece[2][:, 0].min())
-    lines: list[list] = []  # [text, score, x0, y0, x1, y1]
+    lines: list[list] = []  # [text, pieces, x0, y0, x1, y1]
     for text, score, points in pieces:
         x0, y0 = points.min(axis=0)
         x1, y1 = points.max(axis=0)
         for line in lines:
             height = max(line[5] - line[3], y1 - y0)
             if abs((line[3] + line[5]) - (y0 + y1)) / 2 < height / 2 and x0 - line[4] < LINE_GAP * height:
-                line[:] = [f"{line[0]} {text}", min(line[1], score), line[2], min(line[3], y0), max(line[4], x1),
-                           max(line[5], y1)]
+                start = len(line[0]) + 1
+                line[:] = [f"{line[0]} {text}", line[1] + [(start, start + len(text), score)], line[2],
+                           min(line[3], y0), max(line[4], x1), max(line[5], y1)]
                 break
         else:
-            lines.append([text, score, x0, y0, x1, y1])
-    return [(text, score, np.array([(x0 + x1) / 2, (y0 + y1) / 2])) for text, score, x0, y0, x1, y1 in lines]
+            lines.append([text, [(0, len(text), score)], x0, y0, x1, y1])
+    return [(text, spans, np.array([x0, y0, x1, y1])) for text, spans, x0, y0, x1, y1 in lines]
 
 
 def _label_window(image: np.ndarray, box: tuple[slice, slice], top: int, left: int, bottom: int,
@@ -229,6 +260,13 @@ def _label_window(image: np.ndarray, box: tuple[slice, slice], top: int, left: i
     window[max(box[0].start - top - END_PX, 0):box[0].stop - top + END_PX,
            max(box[1].start - left - END_PX, 0):box[1].stop - left + END_PX] = level
     return np.pad(window, pad, constant_values=level)
+
+
+def _label_score(text: str, spans: list[tuple[int, int, float]]) -> float:
+    """The OCR score of a line's label: that of its weakest piece holding part of the label (a piece of other
+    text on the line, such as a magnification beside it, does not count: EMPS a1e18db01a)."""
+    match = _label_match(text)
+    return min(score for start, end, score in spans if start < match.end() and match.start() < end)
 
 
 def _read_one(image: np.ndarray, box: tuple[slice, slice]) -> ScaleBar:
@@ -249,8 +287,8 @@ def _read_one(image: np.ndarray, box: tuple[slice, slice]) -> ScaleBar:
         window = _label_window(image, box, top, left, box[0].stop + reach_rows, box[1].stop + reach_cols, pad)
         top, left = top - pad, left - pad
         centre = np.array([(box[1].start + box[1].stop) / 2 - left, (box[0].start + box[0].stop) / 2 - top])
-        labels = [(float(np.hypot(*(at - centre))), text, score, parsed) for text, score, at in read_text(window)
-                  if (parsed := parse_label(text)) is not None]
+        labels = [(float(np.hypot(*((at[:2] + at[2:]) / 2 - centre))), text, _label_score(text, spans), parsed)
+                  for text, spans, at in read_text(window) if (parsed := parse_label(text)) is not None]
         if labels:
             break
     if not labels:
