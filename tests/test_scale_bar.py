@@ -99,6 +99,8 @@ def test_pixel_size_comes_from_config_then_metadata_then_scale_bar(tmp_path):
     _, record = import_image(tmp_path / "figure.png", 0, None, None)
     assert record["pixel_size_from"] == "scale_bar" and record["pixel_size_nm"] == pytest.approx(200 / 120, rel=0.005)
     assert record["calibration"].startswith("scale bar '200 nm' over 1")
+    notes = validate_stack("s", tmp_path, {"figure": (str(tmp_path / "figure.png"), 0)}, trains=False)["notes"]
+    assert [n for n in notes if n.startswith("figure: pixel size 1.66") and "from the burned-in scale bar ('200 nm'" in n]
     _, record = import_image(tmp_path / "figure.png", 0, None, 1.5)
     assert (record["pixel_size_from"], record["pixel_size_nm"], record["scale_bar"]) == ("config", 1.5, None)
     for name, nm_per_px, flagged in (("agrees", 200 / 120 * 1.01, False), ("wrong", 200 / 120 * 1.3, True)):
@@ -127,7 +129,8 @@ def test_a_vendor_file_whose_burned_in_bar_disagrees_with_its_metadata_is_flagge
         pixels[900:960, 800:800 + bar_px + 40] = np.round(annotated(region, bar_px, "100 nm", 0, 0) * 255)
         pixels.flush()
         del pixels
-        report = validate_stack("tvips", folder, {"TVIPS_bin4": (str(path), 0), "other": (str(folder / "other.tif"), 0)})
+        sources = {"TVIPS_bin4": (str(path), 0), "other": (str(folder / "other.tif"), 0)}
+        report = validate_stack("tvips", folder, sources)
         record = report["images"]["TVIPS_bin4"]
         assert record["pixel_size_from"] == "file" and record["pixel_size_nm"] == pytest.approx(1.4208037, rel=1e-6)
         assert record["scale_bar"]["pixel_size_nm"] == pytest.approx(100 / bar_px, rel=0.01)

@@ -415,7 +415,8 @@ def scale_bar_check(pixel_size_nm: float, scale_bar: ScaleBar) -> str | None:
 
 def calibration_note(record: dict) -> str | None:
     """What the logs say of a pixel size read from a scale bar, or of a bar found but not read where the file has
-    no calibration; None otherwise (no bar found: the image is measured in px, as the notes say) (the disagreement of metadata and bar is `scale_bar_check`)."""
+    no calibration; None otherwise (no bar found: the image is measured in px, as the notes say). A disagreement
+    of metadata and bar is `scale_bar_check`."""
     bar = record.get("scale_bar")
     if record["pixel_size_from"] == "scale_bar":
         return (f"pixel size {record['pixel_size_nm']:.5g} nm from the burned-in scale bar ({bar['label']!r} over "

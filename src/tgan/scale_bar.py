@@ -3,22 +3,27 @@
 Figure crops, PNG/JPEG exports and screenshots carry no calibration in their metadata, but most carry a scale
 bar with a label ("100 nm"). `read_scale_bar` measures the bar and reads its label:
 
-- The bar is a scale bar as `annotations.scale_bar_boxes` finds it (a solid, straight-edged, pure white or
-  black rectangle that stands out). Its length is measured from its ends to a fraction of a pixel: along the
-  rows of its core, each pixel of its ends counts for the share of it the bar covers (its grey level between
-  the bar's and the surroundings'), so that a figure resampled after the bar was drawn, whose bar ends in a
-  grey pixel or two, is measured as drawn, not rounded to whole pixels.
+- The bars are found by `bar_boxes`: horizontal white or black shapes that stand out, either rectangles as
+  `annotations.scale_bar_boxes` finds them or shapes with a solid core (rounded ends, blurred edges). Each is
+  measured from its ends to a fraction of a pixel (`bar_length_px`): along its core rows, each pixel of its
+  ends counts for the share of it the bar covers, so that a figure resampled after the bar was drawn, whose
+  bar ends in a grey pixel or two, is measured as drawn, not rounded to whole pixels. A bar whose length from
+  its area and from its half-level crossings (`crossing_length_px`) differ is unread: its ends are not sharp.
 - The label is read by OCR (RapidOCR, whose ONNX models come inside its PyPI wheel: nothing is downloaded)
-  in a window around the bar, enlarged so that small figure text reaches the height the OCR models were
-  trained on. Its text must hold one number and one length unit (nm, um/µm, Å, pm); the nearest such
-  text to the bar is its label.
-- Nothing is guessed: no bar, no label near it, a label without a number and unit, a weak OCR score, or
-  bars whose readings disagree each make the bar `unread`, and `reason` says why. A wrong pixel size
+  in windows around the bar, the bar painted over, enlarged so that small figure text reaches the height the
+  OCR models read best. Its text must hold one number and one length unit (nm, um/µm, Å, pm); the nearest
+  such text to the bar is its label.
+- Nothing is guessed: no bar, no label near it, a label without a number and unit, a weak OCR score, blurred
+  ends, or bars whose readings disagree each make the bar unread, and `reason` says why. A wrong pixel size
   is worse than none: every diameter of the PSD would carry the error silently.
 
-The OCR is imported on the first label to read (it costs about half a second to import and a second or two to
-load its models), never on importing this module, so a stack with calibrated files or a configured pixel size
-does not pay for it.
+On the EMPS test figures (tests/data/scale_bars.csv, lengths and labels read by eye) 55 of the 59 whose bar is
+found and labelled are read within 2 %, 4 are unread and none is wrong; about 26 more EMPS figures carry a bar
+that is not found (rulers with ticks, I-beams, bars in SEM data bands, bars cut by the border).
+
+The OCR is imported on the first label to read (about half a second to import and a second to load its
+models on a 2-core CPU, then some 0.3-1 s per bar), never on importing this module: a stack whose images carry
+no bar, or with a configured pixel size, does not pay for it.
 """
 
 from __future__ import annotations
@@ -45,13 +50,12 @@ MIN_CORE_ASPECT = 4
 # Pixels outside each end of the bar that may hold its blurred end (a resampled figure smears an edge over
 # one or two pixels).
 END_PX = 2
-# The label is searched in a window around the bar: LABEL_ROWS bar-lengths (at least LABEL_MIN_ROWS px) above
-# and below it, LABEL_COLUMNS bar-lengths (at least LABEL_MIN_COLUMNS px) left and right of it (a short bar's
-# label is wider than the bar; some labels stand beside it).
-# Windows are read in turn until one holds a label: (LABEL_COLUMNS, LABEL_MIN_COLUMNS, px of padding). More of
-# the image around a label (texture, other text) makes the OCR miss labels that a narrow window reads, and the
-# padding helps it with some labels and not others (on the 49 EMPS figures of tests/data/scale_bars.csv each
-# window read some label no other did, and none read a label wrong).
+# The label is searched in windows around the bar: LABEL_ROWS bar-lengths (at least LABEL_MIN_ROWS px) above
+# and below it, and, left and right of it, a number of bar-lengths (at least a number of px: a short bar's label
+# is wider than the bar; some labels stand beside it). The windows are read in turn until one holds a label:
+# (bar-lengths, px, px of padding). More of the image around a label (texture, other text) makes the OCR miss
+# labels that a narrow window reads, and the padding helps it with some labels and not others (on the EMPS
+# figures of tests/data/scale_bars.csv each window read some label no other did, and none read one wrong).
 LABEL_ROWS, LABEL_MIN_ROWS = 0.5, 40
 LABEL_WINDOWS = ((0.75, 0, 16), (1.0, 80, 16), (0.75, 0, 0))
 # The window is enlarged so that it is at least OCR_MIN_ROWS rows high (RapidOCR reads text of about 48 px
@@ -146,8 +150,8 @@ def _overlap(a: tuple[slice, slice], b: tuple[slice, slice]) -> bool:
 def bar_length_px(image: np.ndarray, box: tuple[slice, slice]) -> float:
     """Length of a horizontal bar (box: its bounding slices), to a fraction of a pixel, from its area.
 
-    Along the mean profile of its core rows (`_profile`), each pixel from END_PX outside its box to END_PX inside counts for the share of it the bar
-    covers: (level - outside) / (bar - outside), clipped to [0, 1] (the outside level: `_profile`).
+    Along the mean profile of its core rows, each pixel from END_PX outside its box to END_PX inside counts for
+    the share of it the bar covers: (level - outside) / (bar - outside), clipped to [0, 1] (`_profile`).
     """
     profile, bar, outside = _profile(image, box)
     cols = box[1]
