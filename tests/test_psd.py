@@ -307,7 +307,10 @@ def test_scale_bar_and_label_are_not_counted_and_the_overlay_shows_them(tmp_path
     assert (inside[:, 0] > inside[:, 1]).all()  # tinted
     summary = with_calibration(summarise(table, {"a": (image.shape, None)}, "s"), {"a": record})
     assert summary["ignored_px"].tolist() == [int(ignored.sum())] * 2
-    assert summary["pixel_size_from"].tolist() == ["none", "none"] and summary["calibration"].tolist() == ["", ""]
+    # the bar (60 px) and its blocky "50 nm" are read: the image is calibrated by them
+    assert summary["pixel_size_from"].tolist() == ["scale_bar", "scale_bar"]
+    assert summary["calibration"].str.startswith("scale bar '50 nm' over 60.").all()
+    assert summary["scale_bar_check"].tolist() == ["", ""]
     assert summary["crop_from"].tolist() == ["none", "none"]  # a scale bar is ignored, not cut off
 
 

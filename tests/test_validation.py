@@ -7,6 +7,7 @@ import tifffile
 
 from burned_in import with_data_bar, with_scale_bar
 from tgan.images import read_image, stack_sources, write_image
+from tgan.scale_bar import NO_BAR
 from tgan.validation import InputError, check_training_crop, validate_stack
 
 CROP = 64
@@ -42,7 +43,10 @@ def test_good_stack_is_reported(tmp_path):
     report = validate(tmp_path)
     assert report["images"] == {f"good{i}": {"source": str(tmp_path / f"good{i}.png"), "frame": 0, "shape": [96, 96],
                                              "crop": {}, "crop_from": "none", "bar_rows": 0, "pixel_size_nm": None,
-                                             "pixel_size_from": "none", "calibration": None, "ignore": []}
+                                             "pixel_size_from": "none", "calibration": None,
+                                             "scale_bar": {"length_px": None, "label": None, "length_nm": None,
+                                                           "pixel_size_nm": None, "box": None, "reason": NO_BAR},
+                                             "scale_bar_check": None, "ignore": []}
                                 for i in range(2)}
     assert report["skipped"] == [] and report["notes"] == []
 

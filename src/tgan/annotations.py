@@ -165,12 +165,8 @@ def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
     particle nearby), plus IGNORE_MARGIN_PX; overlapping regions are merged.
     """
     levels = grey_levels(image)
-    components = []  # (labels, box, k) of every pure-white and pure-black component
-    for pixels in (levels >= 255 - LEVEL_TOLERANCE, levels <= LEVEL_TOLERANCE):
-        labels, _ = ndimage.label(pixels, structure=np.ones((3, 3)))
-        components += [(labels, box, k) for k, box in enumerate(ndimage.find_objects(labels), start=1) if box]
-    anchors = [box for labels, box, k in components
-               if _is_scale_bar(labels[box] == k, levels.shape) and _stands_out(levels, labels, box, k)]
+    components = _pure_components(levels)
+    anchors = [box for box, _ in _scale_bars(levels, components)]
     anchors += [_bounding_box(glyphs) for glyphs in _text_lines(levels, components)]
     regions = []
     for box in anchors:
@@ -185,6 +181,35 @@ def annotation_regions(image: np.ndarray) -> list[dict[str, int]]:
                         "left": max(margin[1].start - IGNORE_MARGIN_PX, 0),
                         "right": min(margin[1].stop + IGNORE_MARGIN_PX, levels.shape[1])})
     return _merged(regions)
+
+
+def _pure_components(levels: np.ndarray, tolerance: int = LEVEL_TOLERANCE) -> list:
+    """(labels, box, k) of every pure-white and pure-black component (within `tolerance` grey levels) of an
+    image's grey levels."""
+    components = []
+    for pixels in (levels >= 255 - tolerance, levels <= tolerance):
+        labels, _ = ndimage.label(pixels, structure=np.ones((3, 3)))
+        components += [(labels, box, k) for k, box in enumerate(ndimage.find_objects(labels), start=1) if box]
+    return components
+
+
+def _scale_bars(levels: np.ndarray, components: list, is_bar=None) -> list[tuple[tuple[slice, slice], np.ndarray]]:
+    """(box, mask within the box) of each component that is a scale bar (or the box behind one; `is_bar(mask,
+    image shape)`, `_is_scale_bar` by default) and stands out."""
+    is_bar = is_bar or _is_scale_bar
+    return [(box, labels[box] == k) for labels, box, k in components
+            if is_bar(labels[box] == k, levels.shape) and _stands_out(levels, labels, box, k)]
+
+
+def scale_bar_boxes(image: np.ndarray, tolerance: int = LEVEL_TOLERANCE, is_bar=None) -> list[tuple[slice, slice]]:
+    """Bounding boxes of the scale bars of a [0, 1] image: the scale-bar shapes of `annotation_regions`
+    (white or black within `tolerance` grey levels; `is_bar` may judge the shape instead of `_is_scale_bar`)
+    less the boxes drawn behind a bar and its label (a shape with holes, or one holding another bar)."""
+    levels = grey_levels(image)
+    bars = [(box, mask) for box, mask in _scale_bars(levels, _pure_components(levels, tolerance), is_bar)
+            if (ndimage.binary_fill_holes(mask) & ~mask).mean() <= 1 - MIN_SCALE_BAR_FILL]
+    return [box for box, _ in bars
+            if not any(other is not box and _within(other, box) for other, _ in bars)]
 
 
 def _bounding_box(boxes: list[tuple[slice, slice]]) -> tuple[slice, slice]:

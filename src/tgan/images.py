@@ -32,6 +32,7 @@ from rsciio.utils.rgb import is_rgbx, rgbx2regular_array
 
 from .annotations import annotation_regions, bottom_bar_rows
 from .files import atomic
+from .scale_bar import ScaleBar, read_scale_bar
 
 # RosettaSciIO plugin (module under rsciio) of each microscope format.
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -60,6 +61,9 @@ MAX_TIFF_RESOLUTION_PIXEL_NM = 1e4
 # coloured annotation allowed); a colour image is refused rather than silently averaged.
 GREY_CHANNEL_TOLERANCE = 10 / 255
 SQUARE_PIXEL_TOLERANCE = 0.01
+# The metadata's pixel size and a scale bar's reading may differ by this fraction before they are said to disagree
+# (a bar measured to a fraction of a pixel over 50-200 px, a label rounded to one figure).
+SCALE_BAR_AGREEMENT = 0.02
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -356,6 +360,12 @@ def import_image(path: str | os.PathLike, frame: int, crop: dict[str, int] | Non
     config cut other edges, or none), and the logs and the PSD summary say it again, so that a wrong
     detection is seen, not hidden. Scale bars and labels burned into the image are found and recorded as
     regions for the PSD and the overlay to ignore.
+
+    The pixel size comes from, in this order: the config's pixel_size_nm, the file's metadata, the scale bar
+    burned into the image (`scale_bar.read_scale_bar`: its length and its label read by OCR); `pixel_size_from`
+    says which (`config`, `file`, `scale_bar`, `none`). Without a configured pixel size the bar is read in any
+    case (`scale_bar`: its reading, or why it is unread), and where the metadata gives one too the two are
+    compared (`scale_bar_check`: a warning when they differ by more than SCALE_BAR_AGREEMENT, else None).
     """
     path = Path(path)
     data, signal = _read_frame(path, frame)
@@ -369,14 +379,51 @@ def import_image(path: str | os.PathLike, frame: int, crop: dict[str, int] | Non
         crop["bottom"] = bar
         crop_from.append("detected")
         image = _to_image(data, crop, path)  # without the bar, which set the contrast of 16-bit data
+    scale_bar, check = None, None
     if pixel_size_nm is not None:
         source, where = "config", "stack setting pixel_size_nm"
     else:
         pixel_size_nm, where = read_calibration(path, signal)
         source = "file" if pixel_size_nm is not None else "none"
+        scale_bar = read_scale_bar(image)
+        if pixel_size_nm is None and scale_bar.pixel_size_nm is not None:
+            pixel_size_nm, source = scale_bar.pixel_size_nm, "scale_bar"
+            where = f"scale bar {scale_bar.label!r} over {scale_bar.length_px:.2f} px"
+        elif pixel_size_nm is not None:
+            check = scale_bar_check(pixel_size_nm, scale_bar)
     return image, {"source": str(path), "frame": frame, "crop": crop, "crop_from": " + ".join(crop_from) or "none",
                    "bar_rows": bar, "shape": list(image.shape), "pixel_size_nm": pixel_size_nm,
-                   "pixel_size_from": source, "calibration": where, "ignore": annotation_regions(image)}
+                   "pixel_size_from": source, "calibration": where,
+                   "scale_bar": scale_bar.as_record() if scale_bar else None, "scale_bar_check": check,
+                   "ignore": annotation_regions(image)}
+
+
+def scale_bar_check(pixel_size_nm: float, scale_bar: ScaleBar) -> str | None:
+    """The warning when the file's metadata and the scale bar burned into its image disagree by more than
+    SCALE_BAR_AGREEMENT (one of them is wrong: a figure resampled after export, a wrong magnification entry);
+    None when they agree or no bar was read."""
+    if scale_bar.pixel_size_nm is None:
+        return None
+    apart = scale_bar.pixel_size_nm / pixel_size_nm - 1
+    if abs(apart) <= SCALE_BAR_AGREEMENT:
+        return None
+    return (f"the metadata's pixel size ({pixel_size_nm:.5g} nm) and the scale bar's ({scale_bar.label!r} over "
+            f"{scale_bar.length_px:.2f} px: {scale_bar.pixel_size_nm:.5g} nm) differ by {apart:+.1%}: one of them is "
+            "wrong (a resampled image, a wrong magnification entry); the metadata's is used (set pixel_size_nm to "
+            "override it)")
+
+
+def calibration_note(record: dict) -> str | None:
+    """What the logs say of a pixel size read from a scale bar, or of a bar found but not read where the file has
+    no calibration; None otherwise (no bar found: the image is measured in px, as the notes say). A disagreement
+    of metadata and bar is `scale_bar_check`."""
+    bar = record.get("scale_bar")
+    if record["pixel_size_from"] == "scale_bar":
+        return (f"pixel size {record['pixel_size_nm']:.5g} nm from the burned-in scale bar ({bar['label']!r} over "
+                f"{bar['length_px']:.2f} px); check it, or set pixel_size_nm")
+    if record["pixel_size_from"] == "none" and bar and bar["box"] is not None:
+        return f"no pixel size: no calibration in the file, and the scale bar is unread ({bar['reason']})"
+    return None
 
 
 def crop_note(record: dict) -> str | None:

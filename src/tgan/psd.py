@@ -526,12 +526,13 @@ def histogram_band(particles: pd.DataFrame, unit: str, edges: np.ndarray, replic
 
 
 def with_calibration(summary: pd.DataFrame, records: dict[str, dict]) -> pd.DataFrame:
-    """The summary with, per image, where its pixel size came from (`pixel_size_from`: file, config or
-    none; `calibration`: which metadata), where its crop came from (`crop_from`: an information bar cut off
+    """The summary with, per image, where its pixel size came from (`pixel_size_from`: config, file, scale_bar
+    or none; `calibration`: which metadata or bar; `scale_bar_check`: the warning when metadata and bar
+    disagree), where its crop came from (`crop_from`: an information bar cut off
     as `detected` is a guess of the workflow's that the user should see) and the pixels left out as burned-in
     annotations; the ALL row gives the sources of the stack, joined by '; ' when they differ."""
     summary = summary.copy()
-    for column in ("pixel_size_from", "calibration", "crop_from"):
+    for column in ("pixel_size_from", "calibration", "scale_bar_check", "crop_from"):
         values = {name: record.get(column) or "" for name, record in records.items()}
         summary[column] = summary["image"].map(values)
         summary.loc[summary["image"] == ALL_IMAGES, column] = "; ".join(sorted(set(values.values()) - {""}))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import crop_note, import_image
+from .images import calibration_note, crop_note, import_image
 
 # Images of a stack whose pixel sizes differ by more than this (relative) are noted.
 PIXEL_SIZE_SPREAD = 0.01
@@ -81,7 +81,8 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
 
     Returns the report written to validated.json: per image its file, frame, crop and where it came from
     (`crop_from`, `bar_rows`: an information bar cut off), shape, pixel size and where it came from
-    (`pixel_size_from`: file, config or none; `calibration`: which metadata), and the
+    (`pixel_size_from`: config, file, scale_bar or none; `calibration`: which metadata or which bar; `scale_bar`:
+    the bar's reading; `scale_bar_check`: metadata and bar disagree), and the
     regions it ignores; the skipped files; notes on what is accepted but worth knowing. Raises
     InputError otherwise. A stack that `trains` its own chain needs two images (a morphology and a contrast
     subset); one segmented with another stack's model (segment_with) may hold one.
@@ -98,7 +99,8 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
         if reason:
             problems.append(f"{where}: {reason}")
         images[name] = {key: record[key] for key in ("source", "frame", "shape", "crop", "crop_from", "bar_rows",
-                                                      "pixel_size_nm", "pixel_size_from", "calibration", "ignore")}
+                                                      "pixel_size_nm", "pixel_size_from", "calibration", "scale_bar",
+                                                      "scale_bar_check", "ignore")}
     if problems:
         raise InputError(f"stack {stack}: {len(problems)} of {len(sources)} images cannot be used "
                          "(nothing of this stack has been written):\n  " + "\n  ".join(problems))
@@ -130,6 +132,10 @@ def _notes(images: dict[str, dict]) -> list[str]:
     for name, i in images.items():
         if note := crop_note(i):
             notes.append(f"{name}: {note}")
+        if note := calibration_note(i):
+            notes.append(f"{name}: {note}")
+        if i["scale_bar_check"]:
+            notes.append(f"{name}: WARNING {i['scale_bar_check']}")
         if i["ignore"]:
             boxes = ", ".join(f"rows {r['top']}-{r['bottom']}, columns {r['left']}-{r['right']}" for r in i["ignore"])
             notes.append(f"{name}: burned-in scale bar or label ({boxes}) left out of the PSD")

@@ -1,7 +1,7 @@
 rule import_image:
     """Step 0: one image of the stack as the other steps use it (one frame of a multi-frame file, information
-    bar cut off, 8-bit grey PNG) and its record: pixel size from the file's metadata or the config and where it
-    came from, the crop and where it came from (crop_from: config, metadata, detected), and the burned-in scale
+    bar cut off, 8-bit grey PNG) and its record: pixel size from the config, the file's metadata or the burned-in
+    scale bar and where it came from (the bar's reading, a warning when metadata and bar disagree), the crop and where it came from (crop_from: config, metadata, detected), and the burned-in scale
     bars and labels that psd and overlay leave out."""
     input:
         source=image_file,

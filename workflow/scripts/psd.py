@@ -1,6 +1,7 @@
 """psd: particles.csv, summary.csv and histogram.png of one stack from its segmentation masks and images; the
 summary's method and method_reason columns say which method made the masks (segmentation/method.json); answer,
-quality and doubtful, which mask is each image's answer and how good it is believed to be (segmentation/quality.csv)."""
+quality and doubtful, which mask is each image's answer and how good it is believed to be (segmentation/quality.csv);
+the log warns of every image whose metadata and scale bar disagree (scale_bar_check)."""
 
 from pathlib import Path
 
@@ -36,4 +37,7 @@ histogram(counted(particles, options.exclude_border), summary.set_index("image")
           snakemake.output.histogram, stack, options.bootstrap, snakemake.params.seed)
 print(summary.to_string(index=False))
 log_sufficiency(stack, summary.set_index("image").loc[ALL_IMAGES])
+for name, record in records.items():
+    if record.get("scale_bar_check"):
+        print(f"WARNING {stack}/{name}: {record['scale_bar_check']}")
 log_doubtful(stack, summary)
