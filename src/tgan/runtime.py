@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 
-# One training step, batch 4 x 512², paper networks, 2 threads of a 2-core AMD EPYC (bench/cpu_steps.py).
-STEP_SECONDS = {"pix2pix": 13.0, "cyclegan": 160.0, "npssegnet": 9.0}
+# One training step, batch 4 x 512², paper networks, 2 threads of a 2-core AMD EPYC (bench/cpu_steps.py; measured
+# while other jobs shared the two cores, load about 4: an idle machine may take up to half as long).
+STEP_SECONDS = {"pix2pix": 9.7, "cyclegan": 243.0, "npssegnet": 16.4}
 MEASURED_PIXELS = 4 * 512 * 512
 # A stack whose trainings would take longer than this on the CPU gets the warning: the CPU preset's chain takes
 # minutes (its estimate, an upper bound, stays under an hour), the paper settings' weeks.
