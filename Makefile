@@ -15,9 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# The whole workflow on the shipped demo stack (2-core CPU preset).
+# The whole workflow on the shipped demo stack with the CPU preset (2 cores).
+DEMO := --configfile config/presets/cpu.yaml config/demo.yaml
+
 demo: install
-	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES)
+	$(BIN)/snakemake $(DEMO) --cores $(CORES)
 
 test: install
 	$(BIN)/python -m pytest
@@ -27,10 +29,10 @@ bench: install
 	$(BIN)/python bench/evaluation.py --cores $(CORES)
 
 lint: install
-	$(BIN)/snakemake --lint --configfile config/demo.yaml
+	$(BIN)/snakemake --lint $(DEMO)
 
 dry-run: install
-	$(BIN)/snakemake -n --configfile config/demo.yaml
+	$(BIN)/snakemake -n $(DEMO)
 
 clean:
 	rm -rf results logs benchmarks .snakemake

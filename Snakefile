@@ -39,6 +39,14 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/compare.smk"
 
 
+# Paper settings on a machine without a GPU: said once, before the first job, with how long they would take.
+onstart:
+    import sys
+    from tgan.runtime import cpu_warning, on_cpu
+    if message := cpu_warning(config, on_cpu(config["device"])):
+        print(message, file=sys.stderr)
+
+
 rule all:
     input:
         final_outputs(),

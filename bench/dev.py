@@ -6,8 +6,8 @@ scored image by image, with the label-free quality estimate validated against th
 The stacks: the 23 STEM catalyst images outside the bench (one stack, bright particles, YOLO boxes) and the
 89 EMPS test images outside the bench, in two stacks by particle polarity (dark or bright particles, read from
 the ground truth as a user would see it by eye; nothing else is chosen per image or per stack). The step
-settings are config/demo.yaml's, as in the bench. Six EMPS images carry an information bar, which import_image
-cuts off (crop_from: detected); they are scored on the ground truth's rows above it. The workflow runs to each stack's PSD (no supervised
+settings are the CPU preset's (config/presets/cpu.yaml), as in the bench. Six EMPS images carry an information
+bar, which import_image cuts off (crop_from: detected); they are scored on the ground truth's rows above it. The workflow runs to each stack's PSD (no supervised
 baseline: this evaluation asks how the label-free answer does on many images, not how it compares with manual
 labels); then every image is scored, for its final answer, NPsSegNet's mask and its rough mask: particle IoU
 and object F1 (EMPS masks), box F1 (STEM: the harmonic mean of box recall and centroid precision).
@@ -64,8 +64,9 @@ def dev_images() -> dict[str, tuple[str, str, list[Path]]]:
 
 
 def dev_config(stacks: dict, settings: list[str]) -> Path:
-    """config/demo.yaml's step settings with the dev stacks (linked into results/dev_data/STACK)."""
-    config = {k: v for k, v in yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()).items() if k != "stacks"}
+    """The CPU preset's step settings (config/presets/cpu.yaml) with the dev stacks (linked into
+    results/dev_data/STACK)."""
+    config = yaml.safe_load((ROOT / "config" / "presets" / "cpu.yaml").read_text())
     config["max_threads"] = 1  # two stacks train side by side on two cores, as in the bench
     config["stacks"] = {}
     for stack, (polarity, _, files) in stacks.items():

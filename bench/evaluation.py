@@ -6,8 +6,8 @@
 Links the chosen images into results/bench_data/, runs the workflow up to the evaluation of both
 stacks and writes results/bench/NAME.md (default benchmarks.md): one table per stack (metrics as
 rows, methods as columns), the generated-image quality, the self-checks, the command, machine and
-wall time. The step settings are config/demo.yaml's (what a user without a GPU runs), the stacks
-and evaluation settings config/bench.yaml's: the merged config is written to results/bench/config.yaml.
+wall time. The step settings are the CPU preset's, config/presets/cpu.yaml (what a user without a GPU runs),
+the stacks and evaluation settings config/bench.yaml's: the merged config is written to results/bench/config.yaml.
 `--set SECTION.KEY=VALUE` changes one step setting for an ablation row (same seed), `--set seed=1` a top-level
 key (the spread over seeds); Snakemake then reruns only what that setting touches. `--rounds N` adds N
 model-adaptation rounds to every stack (stacks' adaptation_rounds) and a table for each round, whose "rough
@@ -65,10 +65,10 @@ def bench_stacks(rounds: int, heldout: bool) -> list[str]:
 
 
 def bench_config(settings: list[str], rounds: int, heldout: bool) -> Path:
-    """config/demo.yaml's step settings with config/bench.yaml's stacks, threads and evaluation, the
-    --set overrides and the adaptation rounds; written to results/bench/config.yaml. The held-out stack
+    """The CPU preset's step settings (config/presets/cpu.yaml) with config/bench.yaml's stacks, threads and
+    evaluation, the --set overrides and the adaptation rounds; written to results/bench/config.yaml. The held-out stack
     is an EMPS stack on other images."""
-    config = {k: v for k, v in yaml.safe_load((ROOT / "config" / "demo.yaml").read_text()).items() if k != "stacks"}
+    config = yaml.safe_load((ROOT / "config" / "presets" / "cpu.yaml").read_text())
     config.update(yaml.safe_load((ROOT / "config" / "bench.yaml").read_text()))
     if heldout:
         emps = copy.deepcopy(config["stacks"]["emps"])

@@ -10,7 +10,7 @@ faster, both measured here. Needs `pip install onnx onnxruntime` (not a project 
 The trained NPsSegNet is exported to ONNX (fp32, dynamic height and width) and quantised with ONNX Runtime's
 static quantisation (uint8 activations, int8 weights, min-max calibration on random 256² crops of the
 standardised images), in QDQ and QOperator formats, per-tensor and per-channel. Every variant runs through
-the package's own `npssegnet.segment` (standardise, reflect-pad, forward, threshold; config/demo.yaml's
+the package's own `npssegnet.segment` (standardise, reflect-pad, forward, threshold; config/presets/cpu.yaml's
 segment settings) at the images' own size and at 512² (centre crops) and 1024² (2 x 2 mosaics of 512²
 crops), each with 2 intra-op threads. Timing: the variants interleaved per image (A B C A B C ...), one
 warm-up round, median ms per image. Agreement with torch fp32's mask: % identical pixels (worst image and
@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds over all images (after 1 warm-up)")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
-    config = load_config([str(ROOT / "config" / "config.yaml"), str(ROOT / "config" / "demo.yaml")])
+    config = load_config([str(ROOT / "config" / "presets" / "cpu.yaml")])
     opts = from_dict(SegmentOptions, config["segment"])  # what `make demo` segments with
     images = [read_image(p) for p in sorted(args.images.iterdir())
               if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff")]

@@ -3,8 +3,8 @@
     python bench/npssegnet_variants.py OUT_DIR [virtual=gen2|gen1] [threads=1] [KEY=VALUE ...]
 
 Trains one NPsSegNet on results/demo's virtual dataset (gen2 or gen1 with the synthetic masks) and its
-morphology subset's real images with their rough masks, with config/demo.yaml's npssegnet settings and
-KEY=VALUE overrides (e.g. real_fraction=0.5 ignore_band_px=1); segments the ten demo images and prints
+morphology subset's real images with their rough masks, with the CPU preset's npssegnet settings (config/presets/cpu.yaml)
+and KEY=VALUE overrides (e.g. real_fraction=0.5 ignore_band_px=1); segments the ten demo images and prints
 per image and in all: particles, box recall, centroid precision and mean diameter (px, against the
 boxes' sqrt(w h)) at thresholds 0.3, 0.4 and 0.5.
 The same gen2 serves every variant, so rows differ only by the NPsSegNet setting (docs/benchmarks.md).
@@ -35,8 +35,8 @@ from tgan.psd import counted, find_particles  # noqa: E402
 
 
 def settings(section: str) -> dict:
-    """config.yaml's section with demo.yaml's on top (merged as Snakemake and `tgan watch` merge them)."""
-    return load_config([str(ROOT / "config" / "config.yaml"), str(ROOT / "config" / "demo.yaml")])[section]
+    """config.yaml's section with the CPU preset's on top (merged as Snakemake and `tgan watch` merge them)."""
+    return load_config([str(ROOT / "config" / "presets" / "cpu.yaml")])[section]
 
 
 def main() -> None:

@@ -243,7 +243,8 @@ def test_corrupt_image_is_named_before_any_job_starts(tmp_path):
 
 def test_lint_is_clean(tmp_path):
     shutil.copytree(ROOT / "resources", tmp_path / "resources")
-    result = snakemake(tmp_path, "--lint", configs=[ROOT / "config" / "demo.yaml"])
+    result = snakemake(tmp_path, "--lint", configs=[ROOT / "config" / "presets" / "cpu.yaml",
+                                                  ROOT / "config" / "demo.yaml"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
 

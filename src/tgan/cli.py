@@ -1,6 +1,6 @@
 """The `tgan` command (console entry point of the package): `tgan watch` analyses a live session.
 
-    tgan watch --model demo --configfile config/demo.yaml --folder /data/insitu --out live/insitu
+    tgan watch --model demo --configfile config/presets/cpu.yaml config/demo.yaml --folder /data/insitu --out live/insitu
 
 The model is a stack name (results/STACK/npssegnet/model.pt under --workdir) or a model file; the
 settings (pixel size, crop, segment and psd options) are the stack's, from the config as the workflow

@@ -46,7 +46,8 @@ if not STACKS:
     raise WorkflowError(
         "No stacks configured. Add one under `stacks:` in config/config.yaml, e.g.\n"
         "  stacks:\n    my_sample:\n      images: path/to/image/folder\n"
-        "or run the shipped demo: snakemake --configfile config/demo.yaml --cores 2"
+        "with the CPU preset: snakemake --configfile config/presets/cpu.yaml my_stacks.yaml --cores 2\n"
+        "or run the shipped demo: snakemake --configfile config/presets/cpu.yaml config/demo.yaml --cores 2"
     )
 
 ENV = "../../envs/tgan.yaml"
