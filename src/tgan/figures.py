@@ -177,11 +177,10 @@ def overlay(image: np.ndarray, labels: np.ndarray, border_ids: list[int],
 
 def image_stream_examples(morphology: dict[str, str], rough_masks: str | os.PathLike,
                           synthetic_masks: str | os.PathLike, gen1: str | os.PathLike, gen2: str | os.PathLike,
-                          segmentation: list[str], n: int = 3) -> list[tuple[str, dict[str, np.ndarray]]]:
+                          segmentation: str | os.PathLike, n: int = 3) -> list[tuple[str, dict[str, np.ndarray]]]:
     """The first n images of the morphology subset (the only ones with a rough mask), each with the
     n-th virtual pair: (row label, {column name: image or mask}). A generation left out by the fallback ladder
     (an empty folder) shows as blank panels."""
-    segmentation_by_name = {Path(p).stem: p for p in segmentation}
     synthetic = sorted(Path(synthetic_masks).glob("*.png"))
     rows = []
     for (name, image), pair in zip(sorted(morphology.items())[:n], synthetic):
@@ -190,7 +189,7 @@ def image_stream_examples(morphology: dict[str, str], rough_masks: str | os.Path
                      else np.full(mask.shape, np.nan) for g, folder in (("gen1", gen1), ("gen2", gen2))}
         panels = {"real image": read_image(image), "rough mask": read_mask(Path(rough_masks) / f"{name}.png"),
                   "synthetic mask": mask, **generated,
-                  "segmentation": read_mask(segmentation_by_name[name])}
+                  "segmentation": read_mask(Path(segmentation) / f"{name}.png")}
         rows.append((f"{name} / virtual {pair.stem}", panels))
     return rows
 

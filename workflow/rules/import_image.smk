@@ -2,12 +2,12 @@ rule import_image:
     """Step 0: one image of the stack as the other steps use it (one frame of a multi-frame file, information
     bar cut off, 8-bit grey PNG) and its record: pixel size from the file's metadata or the config and where it
     came from, the crop and where it came from (crop_from: config, metadata, detected), and the burned-in scale
-    bars and labels that psd and overlay leave out."""
+    bars and labels that psd leaves out (and outlines on the overlays)."""
     input:
         source=image_file,
-        # every image waits for the stack's validation. Not ancient(): with it, a run after an image was
-        # added stopped once validate_inputs had run (Snakemake 9.27), and a second run was needed
-        validated="results/{stack}/validated.json",
+        # every image waits for the stack's validation; ancient(): an image added to the stack validates the
+        # stack again, but imports only itself (its own file, crop and pixel size decide its import)
+        validated=ancient("results/{stack}/validated.json"),
     output:
         image="results/{stack}/images/{image}.png",
         calibration="results/{stack}/images/{image}.json",
