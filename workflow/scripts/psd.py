@@ -1,5 +1,6 @@
 """psd: particles.csv, summary.csv and histogram.png of one stack from its segmentation masks and images, and
-overlays/NAME.png, the particles outlined on each image (counted, cut by the border or an ignored region); the
+overlays/NAME.png, the particles outlined on each image (counted, cut by the border or an ignored region; a red
+frame on the doubtful images); the
 summary's method and method_reason columns say which method made the masks (segmentation/method.json); answer,
 quality and doubtful, which mask is each image's answer and how good it is believed to be (segmentation/quality.csv)."""
 
@@ -22,6 +23,8 @@ options = from_dict(PSDOptions, snakemake.params.settings)
 stack = snakemake.wildcards.stack
 segmentation, overlays = Path(snakemake.input.segmentation), Path(snakemake.output.overlays)
 overlays.mkdir(parents=True, exist_ok=True)
+quality = pd.read_csv(segmentation / "quality.csv")  # each image's answer and quality estimate (segment)
+doubtful = set(quality.loc[quality["doubtful"].astype(bool), "image"])
 tables, fields, records = [], {}, {}
 for image_path, calibration in zip(snakemake.input.images, snakemake.input.calibrations):
     name = Path(image_path).stem
@@ -30,14 +33,14 @@ for image_path, calibration in zip(snakemake.input.images, snakemake.input.calib
     fields[name], records[name] = (image.shape, record["pixel_size_nm"]), record
     with atomic(overlays / f"{name}.png") as tmp:
         iio.imwrite(tmp, overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist(),
-                                 ignore_mask(image.shape, record)))
+                                 ignore_mask(image.shape, record), doubtful=name in doubtful))
 particles = pd.concat(tables, ignore_index=True)
 write_csv(snakemake.output.particles, particles)
 summary = with_calibration(summarise(particles, fields, stack, options.bootstrap, snakemake.params.seed), records)
 method = Method.read(segmentation / "method.json")  # which rung of the fallback ladder made the masks
 summary["method"], summary["method_reason"] = method.method, method.reason
 print(f"masks made by method {method.method}: {method.reason}")
-summary = with_quality(summary, pd.read_csv(segmentation / "quality.csv"))
+summary = with_quality(summary, quality)
 write_csv(snakemake.output.summary, summary)
 histogram(counted(particles, options.exclude_border), summary.set_index("image").loc[ALL_IMAGES],
           snakemake.output.histogram, stack, options.bootstrap, snakemake.params.seed)
