@@ -178,7 +178,7 @@ def test_overlays_outline_the_measured_particles(run):
         rgb = np.asarray(iio.imread(work / "results/a/overlays" / f"{name}.png"))
         assert rgb.shape == (192, 192, 3)
         # a red frame marks the doubtful images (the lowest fifth by the quality estimate)
-        assert np.all(rgb[[0, -1]] == DOUBTFUL_COLOUR, axis=-1).all() == bool(doubtful[name]), name
+        assert np.all(rgb[[0, -1]] == DOUBTFUL_COLOUR, axis=-1).all() == (str(doubtful[name]) == "True"), name
         # every measured particle has an outline of its colour around its centroid (of at least 3/4 of
         # its diameter in pixels: the outline of a particle cut by the border is short and 8-connected)
         for p in particles[particles["image"] == name].itertuples():

@@ -78,6 +78,16 @@ def stack_images(stack):
     return {name: f"results/{stack}/images/{name}.png" for name in stack_sources(stack)}
 
 
+def validation_gate(wildcards):
+    """The stack's validation, which every import waits for. For an image imported before, ancient: an image
+    added to the stack validates the stack again but imports only itself (an image's own file, frame, crop and
+    pixel size decide its import, and they are its inputs and params). Not ancient for an image not yet
+    imported: Snakemake 9 (dag.update_needrun) plans no job that it reaches only through an ancient input of a
+    job that reruns, so the new image would not be imported in that run."""
+    gate = f"results/{wildcards.stack}/validated.json"
+    return ancient(gate) if Path(f"results/{wildcards.stack}/images/{wildcards.image}.json").exists() else gate
+
+
 def stack_calibrations(stack):
     return [f"results/{stack}/images/{name}.json" for name in stack_sources(stack)]
 

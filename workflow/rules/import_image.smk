@@ -5,9 +5,7 @@ rule import_image:
     bars and labels that psd leaves out (and outlines on the overlays)."""
     input:
         source=image_file,
-        # every image waits for the stack's validation; ancient(): an image added to the stack validates the
-        # stack again, but imports only itself (its own file, crop and pixel size decide its import)
-        validated=ancient("results/{stack}/validated.json"),
+        validated=validation_gate,
     output:
         image="results/{stack}/images/{image}.png",
         calibration="results/{stack}/images/{image}.json",
