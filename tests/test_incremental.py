@@ -73,12 +73,13 @@ def test_new_stack_runs_only_its_own_chain(done, tmp_path):
 
 def test_added_image_retrains_its_stack_and_is_counted(done, tmp_path):
     """A stack's model is trained on the stack as it is: a new image joins the subsets, so the stack's
-    whole chain reruns in one run (validation, import, training, segmentation of every image), and the
-    PSD counts the new image too. The other stack is left alone."""
+    whole chain reruns in one run (validation, training, segmentation of every image), and the PSD counts
+    the new image too; only the new image is imported. The other stack is left alone."""
     work = copy(done, tmp_path)
     make_image(work / "s1" / "img2.png", seed=99)
     output = snakemake_with(work, STACKS, "-n")
-    assert planned_jobs(output) == chain_jobs("s1", IMAGES + ["img2"])
+    assert planned_jobs(output) == [job for job in chain_jobs("s1", IMAGES + ["img2"])
+                                    if job[0] != "import_image" or job[2] == "img2"]
     (segment_inputs,) = job_inputs(output, "segment")  # one job segments every image of the stack
     assert sorted(p for p in segment_inputs if "/images/" in p) == [
         f"results/s1/images/{name}.png" for name in IMAGES + ["img2"]]
@@ -92,7 +93,7 @@ def test_segment_with_reuses_the_other_stacks_model(done, tmp_path):
     shutil.copy(work / "s1" / "img0.png", work / "repeat" / "again.png")
     make_image(work / "repeat" / "new.png", seed=77)
     stacks = {**STACKS, "repeat": {"images": "repeat", "segment_with": "s1"}}
-    expected = chain_jobs("repeat", ["again", "new"], ["validate_inputs", "import_image", "segment", "psd", "overlay"])
+    expected = chain_jobs("repeat", ["again", "new"], ["validate_inputs", "import_image", "segment", "psd"])
     plan = snakemake_with(work, stacks, "-n")
     assert planned_jobs(plan) == expected
     assert all("results/s1/npssegnet/model.pt" in inputs for inputs in job_inputs(plan, "segment"))
@@ -109,6 +110,9 @@ def test_segment_with_reuses_the_other_stacks_model(done, tmp_path):
     # A frame joins the series: only it is segmented; the others are read back from the cache, unchanged.
     before = {n: read_mask(work / f"results/repeat/segmentation/{n}.png") for n in ("again", "new")}
     make_image(work / "repeat" / "later.png", seed=78)
+    assert planned_jobs(snakemake_with(work, stacks, "-n")) == sorted(
+        [("validate_inputs", "repeat", ""), ("import_image", "repeat", "later"), ("segment", "repeat", ""),
+         ("psd", "repeat", "")])  # the other frames are not imported again
     snakemake_with(work, stacks, "--cores", "2")
     log = (work / "logs/repeat/segment.log").read_text()
     assert "1 image(s) segmented, 2 read back" in log and "[1/3] again:" in log

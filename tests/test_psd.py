@@ -10,7 +10,7 @@ from skimage.measure import regionprops
 from burned_in import with_data_bar, with_scale_bar
 from synthetic import touching_pairs
 from tgan.annotations import ignore_mask
-from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR, IGNORED_COLOUR, histogram, overlay
+from tgan.figures import BORDER_COLOUR, COUNTED_COLOUR, DOUBTFUL_COLOUR, IGNORED_COLOUR, histogram, overlay
 from tgan.images import boundary_path, import_image, write_image, write_mask
 from tgan.npssegnet import instance_boundary
 from tgan.options import PSDOptions, from_dict
@@ -272,6 +272,12 @@ def test_overlay_outlines_counted_and_border_particles_in_their_colours():
     assert tuple(rgb[10, 50]) == BORDER_COLOUR  # bottom edge of the disc cut by the top border
     assert tuple(rgb[150, 200]) == (204, 204, 204)  # inside: the image itself
     assert tuple(rgb[100, 100]) == (51, 51, 51)
+    assert tuple(rgb[0, 100]) == (51, 51, 51) and tuple(rgb[-1, -1]) == (51, 51, 51)
+    framed = overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist(), doubtful=True)
+    w = max(3, min(SHAPE) // 100)
+    for y, x in [(0, 100), (w - 1, 100), (-1, -1), (100, w - 1), (100, -w)]:
+        assert tuple(framed[y, x]) == DOUBTFUL_COLOUR
+    assert tuple(framed[w, 100]) == (51, 51, 51) and np.array_equal(framed[w:-w, w:-w], rgb[w:-w, w:-w])
 
 
 def imported(tmp_path, image, crop=None):

@@ -17,8 +17,8 @@ from tgan.images import write_image
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ["validate_inputs", "import_image", "split_subsets", "rough_masks", "train_pix2pix", "synthesize_masks",
-         "generate_gen1", "train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd", "overlay", "image_stream"]
-PER_IMAGE_RULES = ["import_image", "overlay"]  # segment: one job per stack, the model loaded once
+         "generate_gen1", "train_cyclegan", "generate_gen2", "train_npssegnet", "segment", "psd", "image_stream"]
+PER_IMAGE_RULES = ["import_image"]  # segment: one job per stack, the model loaded once; psd draws the overlays
 N_IMAGES = 4
 N_PARTICLES = 14
 

@@ -24,6 +24,8 @@ BORDER_COLOUR = (0, 170, 255)
 # Regions left out of the PSD (burned-in scale bars and labels): tinted and outlined in this colour.
 IGNORED_COLOUR = (255, 0, 160)
 IGNORED_TINT = 0.35
+# the frame of an overlay whose image is doubtful (the lowest fifth of its stack by the quality estimate)
+DOUBTFUL_COLOUR = (230, 30, 30)
 IMAGE_STREAM_COLUMNS = ["real image", "rough mask", "synthetic mask", "gen1", "gen2", "segmentation"]
 # One colour per stack of a comparison: Paul Tol's bright scheme, which colour-blind readers tell apart too.
 STACK_COLOURS = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb"]
@@ -156,12 +158,14 @@ def compare_figure(particles: dict[str, pd.DataFrame], table: pd.DataFrame, path
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, border_ids: list[int],
-            ignored: np.ndarray | None = None) -> np.ndarray:
+            ignored: np.ndarray | None = None, doubtful: bool = False) -> np.ndarray:
     """RGB uint8 image with every particle's outline drawn on the grey image, at the image's own pixels.
 
     Each particle is outlined on its own, so the cuts of the watershed between touching particles
     show; particles cut by the border get their own colour. Ignored pixels (burned-in annotations,
-    left out of the PSD) are tinted and outlined, so that one sees what was not measured.
+    left out of the PSD) are tinted and outlined, so that one sees what was not measured. A doubtful
+    image gets a red frame (a hundredth of its short side, at least 3 px), so that it stands out in a
+    folder of thumbnails: the user looks at those first.
     """
     rgb = np.repeat((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=-1)
     if ignored is not None and ignored.any():
@@ -172,16 +176,19 @@ def overlay(image: np.ndarray, labels: np.ndarray, border_ids: list[int],
     border = outline & np.isin(labels, border_ids)
     rgb[outline & ~border] = COUNTED_COLOUR
     rgb[border] = BORDER_COLOUR
+    if doubtful:
+        w = max(3, min(image.shape) // 100)
+        for frame in (np.s_[:w], np.s_[-w:], np.s_[:, :w], np.s_[:, -w:]):
+            rgb[frame] = DOUBTFUL_COLOUR
     return rgb
 
 
 def image_stream_examples(morphology: dict[str, str], rough_masks: str | os.PathLike,
                           synthetic_masks: str | os.PathLike, gen1: str | os.PathLike, gen2: str | os.PathLike,
-                          segmentation: list[str], n: int = 3) -> list[tuple[str, dict[str, np.ndarray]]]:
+                          segmentation: str | os.PathLike, n: int = 3) -> list[tuple[str, dict[str, np.ndarray]]]:
     """The first n images of the morphology subset (the only ones with a rough mask), each with the
     n-th virtual pair: (row label, {column name: image or mask}). A generation left out by the fallback ladder
     (an empty folder) shows as blank panels."""
-    segmentation_by_name = {Path(p).stem: p for p in segmentation}
     synthetic = sorted(Path(synthetic_masks).glob("*.png"))
     rows = []
     for (name, image), pair in zip(sorted(morphology.items())[:n], synthetic):
@@ -190,7 +197,7 @@ def image_stream_examples(morphology: dict[str, str], rough_masks: str | os.Path
                      else np.full(mask.shape, np.nan) for g, folder in (("gen1", gen1), ("gen2", gen2))}
         panels = {"real image": read_image(image), "rough mask": read_mask(Path(rough_masks) / f"{name}.png"),
                   "synthetic mask": mask, **generated,
-                  "segmentation": read_mask(segmentation_by_name[name])}
+                  "segmentation": read_mask(Path(segmentation) / f"{name}.png")}
         rows.append((f"{name} / virtual {pair.stem}", panels))
     return rows
 

@@ -79,6 +79,16 @@ def stack_images(stack):
     return {name: f"results/{stack}/images/{name}.png" for name in stack_sources(stack)}
 
 
+def validation_gate(wildcards):
+    """The stack's validation, which every import waits for. For an image imported before, ancient: an image
+    added to the stack validates the stack again but imports only itself (an image's own file, frame, crop and
+    pixel size decide its import, and they are its inputs and params). Not ancient for an image not yet
+    imported: Snakemake 9 (dag.update_needrun) plans no job that it reaches only through an ancient input of a
+    job that reruns, so the new image would not be imported in that run."""
+    gate = f"results/{wildcards.stack}/validated.json"
+    return ancient(gate) if Path(f"results/{wildcards.stack}/images/{wildcards.image}.json").exists() else gate
+
+
 def stack_calibrations(stack):
     return [f"results/{stack}/images/{name}.json" for name in stack_sources(stack)]
 
@@ -200,11 +210,6 @@ def segment_input(wildcards):
     return {**inputs, **rough_masks_model(wildcards.stack, "rough_model")}
 
 
-def overlay_settings(wildcards):
-    """The psd settings that decide which particles an overlay outlines: all but the summary's bootstrap."""
-    return {k: v for k, v in stack_settings(wildcards.stack, "psd").items() if k != "bootstrap"}
-
-
 def rough_masks_segment(wildcards):
     """The stack's segment settings, which only the `model` method uses: a threshold changed for the stack's
     own segmentation does not redo its classical rough masks (and retrain the chain)."""
@@ -229,30 +234,6 @@ def rough_masks_gpu(wildcards):
     return int(stack_settings(wildcards.stack, "rough_masks")["method"] != "classical")
 
 
-def segmentation_mask(stack, image):
-    """The mask of one image, inside the output folder of the stack's segment checkpoint: asking the checkpoint
-    for its folder makes Snakemake run it first (one job per stack)."""
-    return f"{checkpoints.segment.get(stack=stack).output[0]}/{image}.png"
-
-
-def segmentation_method(wildcards):
-    """segment's record of the method that made the stack's masks (tgan.fallback)."""
-    return f"{checkpoints.segment.get(stack=wildcards.stack).output[0]}/method.json"
-
-
-def segmentation_quality(wildcards):
-    """segment's table of each image's answer (NPsSegNet or rough mask) and quality estimate (tgan.quality)."""
-    return f"{checkpoints.segment.get(stack=wildcards.stack).output[0]}/quality.csv"
-
-
-def segmentation_masks(wildcards):
-    return [segmentation_mask(wildcards.stack, image) for image in stack_images(wildcards.stack)]
-
-
-def image_segmentation(wildcards):
-    return segmentation_mask(wildcards.stack, wildcards.image)
-
-
 def final_outputs():
     """What `snakemake` makes by default, and what the report gathers: per stack the PSD tables and
     histogram, one overlay per image, and the image stream of the stacks that train their own model
@@ -262,7 +243,7 @@ def final_outputs():
         outputs += [f"results/{stack}/psd/summary.csv", f"results/{stack}/psd/histogram.png"]
         if model_stack(stack) == stack:
             outputs.append(f"results/{stack}/figures/image_stream.png")
-        outputs += expand("results/{stack}/overlays/{image}.png", stack=stack, image=stack_images(stack))
+        outputs.append(f"results/{stack}/overlays")
     return outputs
 
 

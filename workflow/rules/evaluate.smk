@@ -130,7 +130,7 @@ rule evaluate:
     """Every method against the ground truth on the same images: metrics.csv (method, metric, value)
     and a bar chart."""
     input:
-        segmentation=lambda w: [segmentation_mask(w.stack, n) for n in ground_truth(w.stack)],
+        segmentation="results/{stack}/segmentation",
         masks="results/{stack}/evaluation/masks",
         images=evaluated_images,
         calibrations=evaluated_calibrations,

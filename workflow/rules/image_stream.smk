@@ -7,7 +7,7 @@ rule image_stream:
         synthetic_masks="results/{stack}/synthetic_masks",
         gen1="results/{stack}/gen1",
         gen2="results/{stack}/gen2",
-        segmentation=segmentation_masks,
+        segmentation="results/{stack}/segmentation",
     output:
         report("results/{stack}/figures/image_stream.png", caption="../report/image_stream.rst",
                category="{stack}", subcategory="image stream"),

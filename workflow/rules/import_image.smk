@@ -1,13 +1,12 @@
 rule import_image:
     """Step 0: one image of the stack as the other steps use it (one frame of a multi-frame file, information
     bar cut off, 8-bit grey PNG) and its record: pixel size from the config, the file's metadata or the burned-in
-    scale bar and where it came from (the bar's reading, a warning when metadata and bar disagree), the crop and where it came from (crop_from: config, metadata, detected), and the burned-in scale
-    bars and labels that psd and overlay leave out."""
+    scale bar and where it came from (the bar's reading, a warning when metadata and bar disagree), the crop and
+    where it came from (crop_from: config, metadata, detected), and the burned-in scale bars and labels that psd
+    leaves out (and outlines on the overlays)."""
     input:
         source=image_file,
-        # every image waits for the stack's validation. Not ancient(): with it, a run after an image was
-        # added stopped once validate_inputs had run (Snakemake 9.27), and a second run was needed
-        validated="results/{stack}/validated.json",
+        validated=validation_gate,
     output:
         image="results/{stack}/images/{image}.png",
         calibration="results/{stack}/images/{image}.json",

@@ -1,11 +1,11 @@
-checkpoint segment:
+rule segment:
     """Step 8b: segment every image of the stack with its NPsSegNet, or with the NPsSegNet of the stack named by
     its segment_with, in one job: the model is loaded once, and each image costs three forward passes (the image
     and two flips; whole image, tiles only when it is too large) and the rough-mask segmenter, instead of seconds
     of Python and torch start-up. Each image's answer is NPsSegNet's mask or the rough mask, whichever outlines
     the particles better (the floor), with a label-free quality estimate (quality.csv, tgan.quality).
-    A checkpoint, so that the per-image rules downstream (overlay) can depend on the masks inside its output
-    folder. When NPsSegNet failed its own check, the stack's rough-mask segmenter segments every image instead
+    Its output is one folder (the masks, method.json, quality.csv), which psd, evaluate and image_stream read by
+    image name: the images are known when the workflow is parsed, so no checkpoint is needed. When NPsSegNet failed its own check, the stack's rough-mask segmenter segments every image instead
     (self_checks.on_failure fallback; stop: the stack stops here). method.json in the output folder says which
     method made the masks, and why (tgan.fallback)."""
     input:

@@ -34,7 +34,7 @@ for name, gt in truth.items():
 folder = Path(snakemake.input.masks)
 # The rough masks of a classical stack are the classical segmenter's masks.
 rough = folder / "rough_masks" if (folder / "rough_masks").is_dir() else folder / "classical"
-sources = {"label_free": {n: p for n, p in zip(names, snakemake.input.segmentation)},
+sources = {"label_free": {n: Path(snakemake.input.segmentation) / f"{n}.png" for n in names},
            "rough_masks": {n: rough / f"{n}.png" for n in names},
            "gen1_only": {n: folder / "gen1_only" / f"{n}.png" for n in names},
            "supervised": {n: folder / "supervised" / f"{n}.png" for n in names},
