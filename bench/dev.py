@@ -7,10 +7,12 @@ The stacks: the 23 STEM catalyst images outside the bench (one stack, bright par
 89 EMPS test images outside the bench, in two stacks by particle polarity (dark or bright particles, read from
 the ground truth as a user would see it by eye; nothing else is chosen per image or per stack). The step
 settings are the CPU preset's (config/presets/cpu.yaml), as in the bench. Six EMPS images carry an information
-bar, which import_image cuts off (crop_from: detected); they are scored on the ground truth's rows above it. The workflow runs to each stack's PSD (no supervised
-baseline: this evaluation asks how the label-free answer does on many images, not how it compares with manual
-labels); `--stacks` runs and scores only the stacks named (an ablation of one stage where only they use it); then every image is scored, for its final answer, NPsSegNet's mask and its rough mask: particle IoU
-and object F1 (EMPS masks), box F1 (STEM: the harmonic mean of box recall and centroid precision).
+bar, which import_image cuts off (crop_from: detected); they are scored on the ground truth's rows above it. The
+workflow runs to each stack's PSD (no supervised baseline: this evaluation asks how the label-free answer does on
+many images, not how it compares with manual labels); `--stacks` runs and scores only the stacks named (an
+ablation of a stage that only they use). Then every image is scored, for its final answer, NPsSegNet's mask and
+its rough mask: particle IoU and object F1 (EMPS masks), box F1 (STEM: the harmonic mean of box recall and
+centroid precision).
 
 Written to results/bench/NAME.md and NAME.csv (one row per image): the scores, the share of images where the
 final answer is at least as good as the rough masks, the Spearman correlation of the quality estimate with the

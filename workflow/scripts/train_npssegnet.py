@@ -4,8 +4,8 @@ rough masks as pseudo-labels (npssegnet.real_fraction: the morphology subset's, 
 all every image's) -> model.pt.
 
 train_npssegnet picks its virtual dataset from the gen1 and gen2 checks (tgan.fallback: gen2, else gen1, else
-none: the real images with their pseudo-labels alone; no gen2 with cyclegan.enabled: false), writes which in npssegnet/method.json, then checks the
-model against the rough masks (results/{stack}/checks/npssegnet.csv); segment decides what a failure does.
+none: the real images with their pseudo-labels alone; gen1 when cyclegan.enabled is false), writes which in
+npssegnet/method.json, then checks the model against the rough masks (results/{stack}/checks/npssegnet.csv); segment decides what a failure does.
 train_npssegnet_gen1 is the gen1-only ablation of the evaluation; with no gen1 (skipped) it trains nothing."""
 
 import json
