@@ -1,16 +1,18 @@
 """Dev evaluation: the label-free answer on every image with ground truth in ../shared/data outside the bench,
 scored image by image, with the label-free quality estimate validated against the true scores.
 
-    flock /tmp/cpu.lock python bench/dev.py [--cores 2] [--set SECTION.KEY=VALUE] [--name dev]
+    flock /tmp/cpu.lock python bench/dev.py [--cores 2] [--set SECTION.KEY=VALUE] [--stacks STACK ...] [--name dev]
 
 The stacks: the 23 STEM catalyst images outside the bench (one stack, bright particles, YOLO boxes) and the
 89 EMPS test images outside the bench, in two stacks by particle polarity (dark or bright particles, read from
 the ground truth as a user would see it by eye; nothing else is chosen per image or per stack). The step
 settings are the CPU preset's (config/presets/cpu.yaml), as in the bench. Six EMPS images carry an information
-bar, which import_image cuts off (crop_from: detected); they are scored on the ground truth's rows above it. The workflow runs to each stack's PSD (no supervised
-baseline: this evaluation asks how the label-free answer does on many images, not how it compares with manual
-labels); then every image is scored, for its final answer, NPsSegNet's mask and its rough mask: particle IoU
-and object F1 (EMPS masks), box F1 (STEM: the harmonic mean of box recall and centroid precision).
+bar, which import_image cuts off (crop_from: detected); they are scored on the ground truth's rows above it. The
+workflow runs to each stack's PSD (no supervised baseline: this evaluation asks how the label-free answer does on
+many images, not how it compares with manual labels); `--stacks` runs and scores only the stacks named (an
+ablation of a stage that only they use). Then every image is scored, for its final answer, NPsSegNet's mask and
+its rough mask: particle IoU and object F1 (EMPS masks), box F1 (STEM: the harmonic mean of box recall and
+centroid precision).
 
 Written to results/bench/NAME.md and NAME.csv (one row per image): the scores, the share of images where the
 final answer is at least as good as the rough masks, the Spearman correlation of the quality estimate with the
@@ -155,11 +157,13 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE")
     parser.add_argument("--name", default="dev")
+    parser.add_argument("--stacks", nargs="+", choices=["dev_stem", "dev_emps_dark", "dev_emps_bright"],
+                        help="run and score only these stacks (default: all three)")
     parser.add_argument("--score-only", action="store_true", help="score the existing results without running")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the shared data sets are not here; the dev evaluation needs them")
-    stacks = dev_images()
+    stacks = {stack: files for stack, files in dev_images().items() if not args.stacks or stack in args.stacks}
     config = dev_config(stacks, args.set)
     targets = [f"results/{s}/psd/summary.csv" for s in stacks]
     start = time.time()
@@ -181,7 +185,8 @@ def main() -> None:
     methods = {s: json.loads((ROOT / "results" / s / "segmentation" / "method.json").read_text())["method"]
                for s in stacks if s not in missing}
     text = [f"Command: `flock /tmp/cpu.lock python bench/dev.py --cores {args.cores}"
-            + "".join(f" --set {s}" for s in args.set) + "`  ",
+            + "".join(f" --set {s}" for s in args.set) + (f" --stacks {' '.join(args.stacks)}" if args.stacks else "")
+            + (f" --name {args.name}" if args.name != "dev" else "") + "`  ",
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
             f"Python {platform.python_version()}  ",
             f"Wall time: {wall / 60:.1f} min  ",

@@ -73,6 +73,11 @@ def test_npssegnet_trains_on_the_best_generation_that_passed(tmp_path):
     gen1_failed = outcome(tmp_path, "gen1", FAILING)
     assert fallback.training_data(gen1_failed, outcome(tmp_path, "gen2", skipped=fallback.left_out(gen1_failed)),
                                   "fallback", "s").reason.startswith("gen1 left out")
+    # the CycleGAN switched off (cyclegan.enabled: false): no gen2 check at all
+    off = fallback.training_data(gen1_ok, None, "fallback", "s")
+    assert off.method == "tgan_without_cyclegan"
+    assert off.reason == "the CycleGAN switched off (cyclegan.enabled: false): NPsSegNet trained on gen1"
+    assert fallback.training_data(gen1_failed, None, "fallback", "s").method == "pseudo_labels_only"
     warned = fallback.training_data(gen1_ok, gen2_failed, "warn", "s")
     assert warned.method == "tgan" and "used anyway (self_checks.on_failure: warn)" in warned.reason
     with pytest.raises(checks.StageCheckFailed, match="self-check of gen2 failed"):
@@ -204,4 +209,25 @@ def test_failed_cyclegan_trains_npssegnet_on_gen1(tmp_path):
     table = summary(tmp_path)
     assert set(table["method"]) == {"tgan_without_cyclegan"}
     assert table["method_reason"].str.startswith("gen2 left out (its self-check failed: ").all()
+    assert table.loc["ALL", "count"] > 0
+
+
+def test_switched_off_cyclegan_is_not_trained_and_npssegnet_trains_on_gen1(tmp_path):
+    """cyclegan.enabled: false: no CycleGAN job at all (no generator, no gen2), NPsSegNet on gen1, and the
+    summary says why."""
+    make_stack(tmp_path / "s", "bright", seed=20, n_images=3)
+    result = run(tmp_path, {"s": {"images": str(tmp_path / "s"), "cyclegan": {"enabled": False}}})
+    rules = {rule for rule, _, _ in planned_jobs(result.stderr)}
+    assert {"generate_gen1", "train_npssegnet", "segment", "image_stream"} <= rules
+    assert not rules & {"train_cyclegan", "generate_gen2"}
+    results = tmp_path / "results/s"
+    assert not (results / "cyclegan").exists() and not (results / "gen2").exists()
+    assert not (tmp_path / "logs/s/train_cyclegan.log").exists()
+    trained = json.loads((results / "npssegnet/method.json").read_text())
+    assert trained["method"] == "tgan_without_cyclegan" and trained["virtual_images"] == "gen1"
+    assert json.loads((results / "segmentation/method.json").read_text())["method"] == "tgan_without_cyclegan"
+    table = summary(tmp_path)
+    assert set(table["method"]) == {"tgan_without_cyclegan"}
+    assert (table["method_reason"] == "the CycleGAN switched off (cyclegan.enabled: false): NPsSegNet trained on "
+                                      "gen1").all()
     assert table.loc["ALL", "count"] > 0

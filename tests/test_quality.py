@@ -3,6 +3,7 @@ the true particles do, and each image's answer is the mask that outlines them be
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import ndimage
 
 from synthetic import particle_image
@@ -46,14 +47,34 @@ def test_flip_agreement_is_one_for_a_flip_equivariant_segmenter_and_low_for_one_
     assert quality.flip_agreement(biased, image, biased(image) >= threshold, threshold) < 0.6
 
 
-def test_certainty_is_one_for_a_crisp_map_and_falls_with_wide_uncertain_rims():
-    _, labels = particle_image(seed=2)
-    crisp = (labels > 0).astype(float)
-    assert quality.certainty(crisp, 0.5) == 1.0
-    soft = blurred_truth(labels, 3.0)
-    assert quality.certainty(soft, 0.5) < 0.6
-    assert quality.certainty(np.zeros((8, 8)), 0.5) == 1.0  # nothing, and sure of it
-    assert quality.certainty(np.full((8, 8), 0.3), 0.5) == 0.0  # nothing called particle, unsure everywhere
+def test_explained_variance_is_highest_for_the_mask_of_the_particles():
+    image, labels = particle_image((192, 192), radii=(7,) * 14, seed=3)
+    truth = labels > 0
+    rng = np.random.default_rng(0)
+    wrong = {"half the particles": np.isin(labels, np.arange(1, labels.max() // 2 + 1)),
+             "noise specks": rng.random(truth.shape) > 0.97,
+             "shifted off the particles": np.roll(truth, 9, axis=1),
+             "swollen": ndimage.binary_dilation(truth, iterations=4)}
+    true_score = quality.explained(image, truth)
+    assert 0.5 < true_score <= 1.0
+    for name, mask in wrong.items():
+        assert quality.explained(image, mask) < true_score, name
+    assert quality.explained(image, wrong["half the particles"]) < 0.75 * true_score  # half the variance, about
+    assert quality.explained(image, np.zeros_like(truth)) == quality.explained(image, np.ones_like(truth)) == 0.0
+    assert quality.explained(np.full((8, 8), 0.5), np.eye(8, dtype=bool)) == 0.0  # a flat image
+
+
+def test_object_agreement_counts_the_particles_two_masks_share():
+    _, labels = particle_image((192, 192), radii=(7,) * 14, seed=2)
+    truth = labels > 0
+    n = labels.max()
+    half = np.isin(labels, np.arange(1, n // 2 + 1))
+    assert quality.object_agreement(truth, truth) == 1.0
+    assert quality.object_agreement(truth, half) == pytest.approx(2 * (n // 2) / (n + n // 2))
+    assert quality.object_agreement(truth, ndimage.binary_erosion(truth, iterations=2)) == 1.0  # IoU >= 0.5 each
+    assert quality.object_agreement(truth, np.roll(truth, 40, axis=0) & ~truth) == 0.0
+    assert quality.object_agreement(truth, np.zeros_like(truth)) == 0.0
+    assert quality.object_agreement(np.zeros_like(truth), np.zeros_like(truth)) == 1.0
 
 
 def test_assess_answers_with_the_mask_that_outlines_the_particles():
@@ -68,7 +89,9 @@ def test_assess_answers_with_the_mask_that_outlines_the_particles():
     answer, figures = quality.assess(image, good_prob, bad_rough, 0.5, network)
     assert figures["answer"] == "npssegnet" and np.array_equal(answer, good_prob >= 0.5)
     assert figures["agreement_flips"] > 0.95
-    assert abs(figures["agreement_rough"] - quality.iou(good_prob >= 0.5, bad_rough)) < 1e-12
+    assert figures["agreement_objects"] < 0.5  # the swollen rough mask merges most particles
+    assert figures["quality"] == pytest.approx(np.mean([figures["agreement_flips"], figures["agreement_objects"],
+                                                        quality.explained(image, good_prob >= 0.5)]))
 
     # a rough mask a little closer to the edges does not replace NPsSegNet's: only a clearly better one does
     thin_prob = blurred_truth(ndimage.binary_erosion(labels > 0), 1.0)
@@ -76,28 +99,45 @@ def test_assess_answers_with_the_mask_that_outlines_the_particles():
     assert 1.0 < slightly < quality.CONTRAST_MARGIN
     assert quality.assess(image, thin_prob, truth, 0.5, lambda img: thin_prob)[1]["answer"] == "npssegnet"
 
-    # an NPsSegNet that failed its self-check only estimates: the rough mask answers, and its contrast counts
+    # NPsSegNet's mask misses half the particles, with outlines as good as the rough mask's: the contrast does
+    # not tell them apart, the share of the image's variance that each explains does
+    half_prob = blurred_truth(np.where(labels <= labels.max() // 2, labels, 0), 1.0)
+    ratio = quality.contrast(image, truth) / quality.contrast(image, half_prob >= 0.5)
+    assert ratio < quality.CONTRAST_MARGIN
+    answer, figures = quality.assess(image, half_prob, truth, 0.5, lambda img: half_prob)
+    assert figures["explained_rough"] > quality.EXPLAINED_MARGIN * figures["explained_npssegnet"]
+    assert figures["answer"] == "rough_masks" and np.array_equal(answer, truth)
+    assert figures["agreement_objects"] == pytest.approx(quality.object_agreement(half_prob >= 0.5, truth))
+    assert figures["quality"] == pytest.approx(np.mean([figures["agreement_flips"], figures["agreement_objects"],
+                                                        figures["explained_rough"]]))
+
+    # an NPsSegNet that failed its self-check only estimates: the rough mask answers, and its figures count
     answer, figures = quality.assess(image, good_prob, bad_rough, 0.5, network, npssegnet_may_answer=False)
     assert figures["answer"] == "rough_masks" and np.array_equal(answer, bad_rough)
-    shown = figures["contrast_rough"]
-    assert figures["quality"] == np.mean([figures["agreement_flips"], figures["agreement_rough"],
-                                          figures["certainty"], shown / (shown + quality.CONTRAST_HALF)])
+    assert figures["quality"] == np.mean([figures["agreement_flips"], figures["agreement_objects"],
+                                          figures["explained_rough"]])
 
     bad_prob = ndimage.gaussian_filter(np.roll(truth, 6, axis=1).astype(float), 1.0)  # shifted off the particles
     answer, figures = quality.assess(image, bad_prob, truth, 0.5, lambda img: bad_prob)
     assert figures["answer"] == "rough_masks" and np.array_equal(answer, truth)
-    assert figures["quality"] < 0.75  # flips and the rough mask disagree with it
+    assert figures["quality"] < 0.75  # NPsSegNet's mask shares no particle with the rough mask
 
 
-def test_the_quality_estimate_ranks_worse_maps_lower():
+def test_the_quality_estimate_ranks_worse_answers_lower():
+    """Both candidates noisier and noisier (NPsSegNet's map, and a rough mask of its own noise): whichever
+    answers is truly worse each time, and its estimate falls with it."""
     image, labels = particle_image((192, 192), radii=(7,) * 14, seed=5)
     truth = labels > 0
     rng = np.random.default_rng(0)
-    estimates = []
-    for noise in (0.0, 0.25, 0.5):  # a network that is surer of itself where the particles are plain
+    estimates, true_scores = [], []
+    for noise in (0.0, 0.25, 0.5):
         prob = np.clip(blurred_truth(labels, 1.0 + 4 * noise) + noise * rng.normal(size=truth.shape), 0, 1)
+        rough = blurred_truth(labels, 1.0) + noise * rng.normal(size=truth.shape) >= 0.5
         noisy = lambda img, p=prob: p  # noqa: E731 - flips do not move its noise: it disagrees with itself
-        estimates.append(quality.assess(image, prob, truth, 0.5, noisy)[1]["quality"])
+        answer, figures = quality.assess(image, prob, rough, 0.5, noisy)
+        estimates.append(figures["quality"])
+        true_scores.append(quality.iou(answer, truth))
+    assert true_scores[0] > true_scores[1] > true_scores[2]
     assert estimates[0] > estimates[1] > estimates[2]
 
 

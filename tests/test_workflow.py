@@ -148,7 +148,8 @@ def test_segmentation_and_psd(run):
 
 def test_each_image_is_answered_by_the_candidate_that_outlines_it_clearly_better(run):
     """The floor: segment keeps NPsSegNet's mask and the rough mask of every image, answers with the rough one
-    where its contrast is clearly higher, and the PSD summary says which and how good it is believed to be."""
+    where its contrast or the image variance it explains is clearly higher, and the PSD summary says which and
+    how good it is believed to be."""
     work, truth, _ = run
     seg = work / "results/a/segmentation"
     table = pd.read_csv(seg / "quality.csv").set_index("image")
@@ -158,14 +159,15 @@ def test_each_image_is_answered_by_the_candidate_that_outlines_it_clearly_better
         image = read_image(work / "results/a/images" / f"{name}.png")
         candidates = {k: read_mask(seg / k / f"{name}.png") for k in ("npssegnet", "rough_masks")}
         scores = {k: quality.contrast(image, m) for k, m in candidates.items()}
+        explained = {k: quality.explained(image, m) for k, m in candidates.items()}
         assert row["contrast_npssegnet"] == pytest.approx(scores["npssegnet"], rel=1e-4)
-        best = "rough_masks" if scores["rough_masks"] > quality.CONTRAST_MARGIN * scores["npssegnet"] else "npssegnet"
+        assert row["explained_rough"] == pytest.approx(explained["rough_masks"], rel=1e-4)
+        best = ("rough_masks" if scores["rough_masks"] > quality.CONTRAST_MARGIN * scores["npssegnet"]
+                or explained["rough_masks"] > quality.EXPLAINED_MARGIN * explained["npssegnet"] else "npssegnet")
         assert row["answer"] == best and np.array_equal(read_mask(seg / f"{name}.png"), candidates[best])
         assert 0.0 <= row["quality"] <= 1.0
-        shown = scores[best]
-        assert row["quality"] == pytest.approx(np.mean([row["agreement_flips"], row["agreement_rough"],
-                                                        row["certainty"], shown / (shown + quality.CONTRAST_HALF)]),
-                                               rel=1e-4)
+        agreement = quality.object_agreement(candidates["npssegnet"], candidates["rough_masks"])
+        assert row["quality"] == pytest.approx(np.mean([row["agreement_flips"], agreement, explained[best]]), rel=1e-4)
         assert summary.loc[name, "answer"] == row["answer"]
     assert summary.loc["ALL", "quality"] == pytest.approx(table["quality"].mean())
 

@@ -3,7 +3,8 @@ left out, and the stack still ends with masks and a PSD, made by the best method
 
 Methods, from the full one down (the `method` column of psd/summary.csv):
 - tgan: NPsSegNet trained on gen2 and the synthetic masks (the method).
-- tgan_without_cyclegan: the gen2 check failed: NPsSegNet trained on gen1 and the synthetic masks.
+- tgan_without_cyclegan: the gen2 check failed, or the CycleGAN is switched off (cyclegan.enabled: false, no
+  CycleGAN trained): NPsSegNet trained on gen1 and the synthetic masks.
 - pseudo_labels_only: the pix2pix or gen1 check failed (the CycleGAN is then not trained at all): NPsSegNet
   trained on the real images alone, their rough masks as pseudo-labels.
 - rough_masks: NPsSegNet failed its own check (agreement with the rough masks): the rough-mask segmenter
@@ -46,13 +47,17 @@ def _used_anyway(check: Outcome) -> str:
     return f"; {check.stage} failed its self-check ({check.why}) and is used anyway (self_checks.on_failure: warn)"
 
 
-def training_data(gen1: Outcome, gen2: Outcome, on_failure: str, stack: str) -> Method:
-    """What NPsSegNet trains on, from the gen1 and gen2 checks: gen2, else gen1, else no virtual images."""
-    if go_on(gen2, on_failure, stack):
+SWITCHED_OFF = "the CycleGAN switched off (cyclegan.enabled: false)"
+
+
+def training_data(gen1: Outcome, gen2: Outcome | None, on_failure: str, stack: str) -> Method:
+    """What NPsSegNet trains on, from the gen1 and gen2 checks: gen2, else gen1, else no virtual images. gen2 None:
+    the CycleGAN is switched off (no gen2)."""
+    if gen2 is not None and go_on(gen2, on_failure, stack):
         return Method("tgan", "NPsSegNet trained on gen2" + ("" if gen2.passed else _used_anyway(gen2)))
     if go_on(gen1, on_failure, stack):
-        return Method("tgan_without_cyclegan", f"{left_out(gen2)}: NPsSegNet trained on gen1"
-                      + ("" if gen1.passed else _used_anyway(gen1)))
+        return Method("tgan_without_cyclegan", f"{SWITCHED_OFF if gen2 is None else left_out(gen2)}: NPsSegNet "
+                      "trained on gen1" + ("" if gen1.passed else _used_anyway(gen1)))
     return Method("pseudo_labels_only", f"{left_out(gen1)}: NPsSegNet trained on the real images with their "
                                         "rough masks as pseudo-labels alone")
 

@@ -184,16 +184,17 @@ def overlay(image: np.ndarray, labels: np.ndarray, border_ids: list[int],
 
 
 def image_stream_examples(morphology: dict[str, str], rough_masks: str | os.PathLike,
-                          synthetic_masks: str | os.PathLike, gen1: str | os.PathLike, gen2: str | os.PathLike,
-                          segmentation: str | os.PathLike, n: int = 3) -> list[tuple[str, dict[str, np.ndarray]]]:
+                          synthetic_masks: str | os.PathLike, gen1: str | os.PathLike,
+                          gen2: str | os.PathLike | None, segmentation: str | os.PathLike,
+                          n: int = 3) -> list[tuple[str, dict[str, np.ndarray]]]:
     """The first n images of the morphology subset (the only ones with a rough mask), each with the
     n-th virtual pair: (row label, {column name: image or mask}). A generation left out by the fallback ladder
-    (an empty folder) shows as blank panels."""
+    (an empty folder), or never made (gen2 None: the CycleGAN switched off), shows as blank panels."""
     synthetic = sorted(Path(synthetic_masks).glob("*.png"))
     rows = []
     for (name, image), pair in zip(sorted(morphology.items())[:n], synthetic):
         mask = read_mask(pair)
-        generated = {g: read_image(Path(folder) / pair.name) if (Path(folder) / pair.name).is_file()
+        generated = {g: read_image(Path(folder) / pair.name) if folder and (Path(folder) / pair.name).is_file()
                      else np.full(mask.shape, np.nan) for g, folder in (("gen1", gen1), ("gen2", gen2))}
         panels = {"real image": read_image(image), "rough mask": read_mask(Path(rough_masks) / f"{name}.png"),
                   "synthetic mask": mask, **generated,

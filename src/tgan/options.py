@@ -45,6 +45,7 @@ class Pix2PixOptions(GANOptions):
 class CycleGANOptions(GANOptions):
     """CycleGAN gen1 <-> real contrast with ResNet generators; cycle and identity losses, pool 50."""
 
+    enabled: bool = True  # False: the stack trains no CycleGAN (NPsSegNet trains on gen1; the workflow reads it)
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
     pool_size: int = 50

@@ -3,23 +3,23 @@ the rough-mask segmenter's, whichever outlines the particles better.
 
 Our users have no ground truth, so both are built from what every image carries:
 
-- The quality estimate of an image is the mean of four figures in [0, 1]: NPsSegNet's agreement with itself
-  under flips (`agreement_flips`: IoU of the mask with the masks of the flipped image, flipped back), with the
-  rough mask (`agreement_rough`: two segmenters that share no training agree where particles are plain), its
-  certainty (`certainty`: 1 / (1 + the pixels of probability 0.1-0.9 over the particle pixels); a mask drawn
-  with hesitation has wide uncertain rims), and the answer's own contrast (below) as c / (c + CONTRAST_HALF):
-  where the rough mask answers, NPsSegNet's agreements say little about it. Validated on the images with ground
-  truth in ../shared/data by bench/dev.py (Spearman correlation with the true per-image score;
-  docs/benchmarks.md).
-- The floor: of NPsSegNet's mask and the rough mask, the answer for an image is NPsSegNet's unless the rough
-  mask's `contrast` is more than CONTRAST_MARGIN times higher. `contrast` is how far the particles' mean grey
-  level stands from the support's (in the image's standard deviations) times how much steeper the image is on
-  the mask's outlines than on average: a mask that follows the particles' edges scores high; one that fills
-  gaps, misses particles or cuts through them scores lower. The margin: rough outlines drawn at the particles'
-  outer edge (rough_masks.edge_level) sit on the steepest pixels and score 5-15 % higher than NPsSegNet's even
-  where NPsSegNet's masks are the better ones (bench EMPS, seeds 0 and 1); where NPsSegNet failed, the rough
-  mask scores 1.7-3.5x higher. Measured with the bench models on the 63 dark-particle EMPS test images: mean
-  particle IoU 0.583 (NPsSegNet alone), 0.426 (rough masks), 0.574 with no margin, 0.593 at 1.5.
+- The floor: the answer for an image is NPsSegNet's mask unless the rough mask is clearly better by either of two
+  figures. Its `contrast` is more than CONTRAST_MARGIN times NPsSegNet's: how far the particles' mean grey level
+  stands from the support's (in the image's standard deviations) times how much steeper the image is on the
+  mask's outlines than on average (a mask that follows the particles' edges scores high; one that fills gaps,
+  misses particles or cuts through them lower; rough outlines at the particles' outer edge, rough_masks.edge_level,
+  score 5-15 % higher even where NPsSegNet's masks are better, hence the margin). Or its `explained` share of
+  the image's grey-level variance (Otsu's criterion of the mask's split into particles and support) is more than
+  EXPLAINED_MARGIN times NPsSegNet's: a mask of specks, or one that misses the plain particles, explains little
+  of the image, whatever its outlines. Chosen on half of the dev images and the bench (bench/dev.py, the other
+  half as the check; docs/benchmarks.md).
+- The quality estimate of an image is the mean of three figures in [0, 1]: NPsSegNet's agreement with itself
+  under flips (`agreement_flips`: IoU of its mask with the masks of the flipped image, flipped back), the
+  answer's `explained` variance (above), and the object agreement of NPsSegNet's and the rough mask
+  (`agreement_objects`: object F1 of one against the other, particles matched at IoU >= 0.5 as the evaluation
+  matches them: two segmenters that share no training find the same particles where they are plain). Validated
+  on the images with ground truth in ../shared/data by bench/dev.py (Spearman correlation with the true
+  per-image score; docs/benchmarks.md).
 
 The images whose estimate is in the stack's lowest fifth are marked `doubtful`: the overlays to look at first.
 """
@@ -31,16 +31,16 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from skimage import filters, segmentation
+from skimage import filters, measure, segmentation
 
+from .metrics import count_matches, instance_iou
 from .psd import ALL_IMAGES
 
 log = logging.getLogger(__name__)
 
-UNCERTAIN = (0.1, 0.9)  # probabilities the network is not sure of
 DOUBTFUL_SHARE = 0.2  # the lowest fifth of a stack's images by quality estimate
-CONTRAST_MARGIN = 1.5  # the rough mask answers an image when its contrast is this many times NPsSegNet's
-CONTRAST_HALF = 10.0  # the answer's contrast that counts one half in the quality estimate (bench images: 2-40)
+CONTRAST_MARGIN = 1.5  # the rough mask answers an image when its contrast is this many times NPsSegNet's,
+EXPLAINED_MARGIN = 1.2  # or when it explains this many times the grey-level variance that NPsSegNet's mask does
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -57,14 +57,25 @@ def flip_agreement(probability: Callable[[np.ndarray], np.ndarray], image: np.nd
                           for do, undo in flips]))
 
 
-def certainty(prob: np.ndarray, threshold: float) -> float:
-    """1 / (1 + uncertain pixels per particle pixel): 1 for a crisp mask, 1/2 when the rims are as large as
-    the particles. 0 when the network calls nothing particle but is unsure somewhere."""
-    uncertain = int(((prob > UNCERTAIN[0]) & (prob < UNCERTAIN[1])).sum())
-    particles = int((prob >= threshold).sum())
-    if not particles:
-        return 1.0 if not uncertain else 0.0
-    return 1.0 / (1.0 + uncertain / particles)
+def object_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Object F1 of two masks against each other: their connected particles matched one to one at IoU >= 0.5
+    (tgan.metrics, as the evaluation matches); 1 when both are empty (they agree that there is nothing)."""
+    la, lb = measure.label(np.asarray(a, bool)), measure.label(np.asarray(b, bool))
+    if not la.max() and not lb.max():
+        return 1.0
+    return 2 * count_matches(instance_iou(la, lb)) / (la.max() + lb.max())
+
+
+def explained(image: np.ndarray, mask: np.ndarray) -> float:
+    """The share of the image's grey-level variance that the mask's split into particles and support explains
+    (Otsu's criterion: w (1 - w) (mean in - mean out)^2 / variance, w the mask's share of the pixels); 0 for an
+    empty or full mask or a flat image."""
+    mask = np.asarray(mask, bool)
+    variance = float(image.var())
+    if mask.all() or not mask.any() or not variance:
+        return 0.0
+    w = float(mask.mean())
+    return w * (1 - w) * (float(image[mask].mean()) - float(image[~mask].mean())) ** 2 / variance
 
 
 def contrast(image: np.ndarray, mask: np.ndarray, gradient: np.ndarray | None = None) -> float:
@@ -84,20 +95,28 @@ def contrast(image: np.ndarray, mask: np.ndarray, gradient: np.ndarray | None = 
 def assess(image: np.ndarray, prob: np.ndarray, rough: np.ndarray, threshold: float,
            probability: Callable[[np.ndarray], np.ndarray], npssegnet_may_answer: bool = True) -> tuple[np.ndarray, dict]:
     """(the image's answer, its figures): NPsSegNet's mask (`prob` >= threshold), or the rough mask where its
-    contrast is more than CONTRAST_MARGIN times higher (always, when NPsSegNet may not answer: it failed its
-    self-check), and the quality estimate. `probability` is the network (image -> probability), run on the
-    flipped image."""
+    contrast is more than CONTRAST_MARGIN times higher or it explains more than EXPLAINED_MARGIN times the
+    variance (always, when NPsSegNet may not answer: it failed its self-check), and the quality estimate.
+    `probability` is the network (image -> probability), run on the flipped image."""
     mask = prob >= threshold
-    rough = np.asarray(rough, bool)
+    return decide(image, mask, rough, flip_agreement(probability, image, mask, threshold), npssegnet_may_answer)
+
+
+def decide(image: np.ndarray, mask: np.ndarray, rough: np.ndarray, agreement_flips: float,
+           npssegnet_may_answer: bool = True) -> tuple[np.ndarray, dict]:
+    """assess, given NPsSegNet's mask and its flip agreement: the floor and the quality estimate from the two
+    candidates (also what bench/requality.py applies to a finished run's saved candidates)."""
+    mask, rough = np.asarray(mask, bool), np.asarray(rough, bool)
     gradient = filters.sobel(filters.gaussian(image, 1))
-    figures = {"agreement_flips": flip_agreement(probability, image, mask, threshold),
-               "agreement_rough": iou(mask, rough), "certainty": certainty(prob, threshold),
-               "contrast_npssegnet": contrast(image, mask, gradient), "contrast_rough": contrast(image, rough, gradient)}
-    use_rough = not npssegnet_may_answer or figures["contrast_rough"] > CONTRAST_MARGIN * figures["contrast_npssegnet"]
+    figures = {"agreement_flips": agreement_flips, "agreement_objects": object_agreement(mask, rough),
+               "contrast_npssegnet": contrast(image, mask, gradient), "contrast_rough": contrast(image, rough, gradient),
+               "explained_npssegnet": explained(image, mask), "explained_rough": explained(image, rough)}
+    use_rough = (not npssegnet_may_answer
+                 or figures["contrast_rough"] > CONTRAST_MARGIN * figures["contrast_npssegnet"]
+                 or figures["explained_rough"] > EXPLAINED_MARGIN * figures["explained_npssegnet"])
     figures["answer"] = "rough_masks" if use_rough else "npssegnet"
-    shown = figures["contrast_rough" if use_rough else "contrast_npssegnet"]
-    figures["quality"] = float(np.mean([figures["agreement_flips"], figures["agreement_rough"], figures["certainty"],
-                                        shown / (shown + CONTRAST_HALF)]))
+    figures["quality"] = float(np.mean([figures["agreement_flips"], figures["agreement_objects"],
+                                        figures["explained_rough" if use_rough else "explained_npssegnet"]]))
     return (rough if use_rough else mask), figures
 
 

@@ -184,10 +184,26 @@ def cyclegan_settings(wildcards):
     """The CycleGAN settings in force: the encoder keys are those of the UNet++ discriminator, and with the
     PatchGAN one they change nothing, so they are left out of the rule's params (no retraining)."""
     options = stack_settings(wildcards.stack, "cyclegan")
+    options.pop("enabled")  # whether the stage runs at all, not how it trains (cyclegan_outputs)
     if options["discriminator"] != "unetplusplus":
         for key in ("encoder", "encoder_depth", "decoder_channels"):
             options.pop(key, None)
     return options
+
+
+CYCLEGAN_OUTPUTS = {"cyclegan": "results/{stack}/cyclegan/generator.pt", "gen2": "results/{stack}/gen2",
+                    "gen2_check": "results/{stack}/checks/gen2.csv"}
+
+
+def cyclegan_outputs(*names):
+    """An input function: the named outputs of the stack's CycleGAN stage (CYCLEGAN_OUTPUTS), or none when it is
+    switched off (cyclegan.enabled: false), so that no CycleGAN is trained for the stack and NPsSegNet trains on
+    gen1 (tgan.fallback.training_data)."""
+    def inputs(wildcards):
+        if not stack_settings(wildcards.stack, "cyclegan")["enabled"]:
+            return {}
+        return {name: CYCLEGAN_OUTPUTS[name].format(stack=wildcards.stack) for name in names}
+    return inputs
 
 
 def npssegnet_settings(stack, **overrides):

@@ -99,12 +99,11 @@ rule image_quality:
     """gen1 and gen2 against the real images: SSIM and PSNR (paired through the rough masks), kernel
     MMD, and FID/KID/IS when a local Inception weights file is configured."""
     input:
+        unpack(cyclegan_outputs("cyclegan", "gen2")),  # none with cyclegan.enabled: false (no gen2 figures)
         pix2pix="results/{stack}/pix2pix/generator.pt",
-        cyclegan="results/{stack}/cyclegan/generator.pt",
         subsets="results/{stack}/subsets.json",
         rough_masks="results/{stack}/rough_masks",
         gen1="results/{stack}/gen1",
-        gen2="results/{stack}/gen2",
         images=lambda w: list(stack_images(w.stack).values()),
     output:
         report("results/{stack}/evaluation/image_quality.csv", caption="../report/image_quality.rst",

@@ -1,12 +1,13 @@
 rule train_npssegnet:
     """Step 8a: NPsSegNet (UNet++) trained on the virtual dataset (gen2, synthetic masks), or down the fallback
-    ladder (gen1; the real images with their pseudo-labels alone) when the gen2 or gen1 check failed."""
+    ladder (gen1; the real images with their pseudo-labels alone) when the gen2 or gen1 check failed. With
+    cyclegan.enabled: false it trains on gen1 (or, when gen1 failed, the real images alone), and no CycleGAN is
+    trained."""
     input:
         unpack(pseudo_labels_input),
+        unpack(cyclegan_outputs("gen2", "gen2_check")),  # none with cyclegan.enabled: false
         gen1="results/{stack}/gen1",
-        gen2="results/{stack}/gen2",
         gen1_check="results/{stack}/checks/gen1.csv",
-        gen2_check="results/{stack}/checks/gen2.csv",
         masks="results/{stack}/synthetic_masks",
         instances="results/{stack}/synthetic_instances",
         subsets="results/{stack}/subsets.json",

@@ -21,8 +21,10 @@ from tgan.training import load_checkpoint, skipped_reason
 device = job.start_network(snakemake)
 params = snakemake.params
 pix2pix = load_generator(snakemake.input.pix2pix, device)
-skipped = skipped_reason(load_checkpoint(snakemake.input.cyclegan))  # the CycleGAN left out (fallback ladder)
-cyclegan = load_generator(snakemake.input.cyclegan, device) if skipped is None else None
+# the CycleGAN switched off (cyclegan.enabled: false: no input) or left out (the fallback ladder's record)
+cyclegan = getattr(snakemake.input, "cyclegan", None)
+if cyclegan is not None:
+    cyclegan = load_generator(cyclegan, device) if skipped_reason(load_checkpoint(cyclegan)) is None else None
 masks, morphology = morphology_pairs(snakemake.input.subsets, snakemake.input.rough_masks)
 
 paired = {"gen1": [], "gen2": []}
@@ -37,7 +39,8 @@ rng = np.random.default_rng(params.seed)
 real_features = np.vstack([metrics.crop_features(i, rng) for i in real_images])
 rows = []
 for generation in ("gen1", "gen2"):
-    generated = [read_image(p) for p in sorted(Path(getattr(snakemake.input, generation)).glob("*.png"))]
+    folder = getattr(snakemake.input, generation, None)  # no gen2 with cyclegan.enabled: false
+    generated = [read_image(p) for p in sorted(Path(folder).glob("*.png"))] if folder else []
     if not generated or not paired[generation]:  # left out by the fallback ladder (checks/gen1.csv, gen2.csv)
         rows += [{"generation": generation, "metric": k, "value": np.nan, "note": f"no {generation}: left out"}
                  for k in ("ssim", "psnr_db", "kernel_mmd", "fid", "kid", "inception_score")]

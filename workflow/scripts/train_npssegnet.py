@@ -4,8 +4,8 @@ rough masks as pseudo-labels (npssegnet.real_fraction: the morphology subset's, 
 all every image's) -> model.pt.
 
 train_npssegnet picks its virtual dataset from the gen1 and gen2 checks (tgan.fallback: gen2, else gen1, else
-none: the real images with their pseudo-labels alone), writes which in npssegnet/method.json, then checks the
-model against the rough masks (results/{stack}/checks/npssegnet.csv); segment decides what a failure does.
+none: the real images with their pseudo-labels alone; gen1 when cyclegan.enabled is false), writes which in
+npssegnet/method.json, then checks the model against the rough masks (results/{stack}/checks/npssegnet.csv); segment decides what a failure does.
 train_npssegnet_gen1 is the gen1-only ablation of the evaluation; with no gen1 (skipped) it trains nothing."""
 
 import json
@@ -49,10 +49,11 @@ def train(folder: str | None):
                            real=(list(real_images.values()), list(rough.values())))
 
 
-if hasattr(inputs, "gen2"):  # the method's own model: its training data from the checks
-    method = fallback.training_data(checks.outcome(inputs.gen1_check), checks.outcome(inputs.gen2_check),
-                                    params.on_failure, stack)
-    folder = {"tgan": inputs.gen2, "tgan_without_cyclegan": inputs.gen1}.get(method.method)
+if snakemake.rule == "train_npssegnet":  # the method's own model: its training data from the checks
+    # no gen2 check when the CycleGAN is switched off (cyclegan.enabled: false)
+    gen2 = checks.outcome(inputs.gen2_check) if hasattr(inputs, "gen2_check") else None
+    method = fallback.training_data(checks.outcome(inputs.gen1_check), gen2, params.on_failure, stack)
+    folder = {"tgan": getattr(inputs, "gen2", None), "tgan_without_cyclegan": inputs.gen1}.get(method.method)
     print(f"method {method.method}: {method.reason}")
     net = load_model(train(folder), device)
     uses_real = folder is None or opts.real_fraction > 0
