@@ -79,9 +79,10 @@ class NPsSegNetOptions:
     ignore_band_px: int = 0     # pixels each side of a pseudo-label outline left out of the loss
     ema_decay: float = 0.0      # 0: keep the last weights; else their exponential moving average per step
     members: int = 1            # networks trained with different seeds; the model averages their probabilities
-    instances: str = "none"     # none: particle mask only (the paper); boundary: also where touching particles meet
+    instances: str = "none"     # none: particle mask only (the paper); boundary: also where touching particles meet;
+    #                             distance: also each particle's normalised distance to its own background
 
-    INSTANCES: ClassVar[tuple[str, ...]] = ("none", "boundary")
+    INSTANCES: ClassVar[tuple[str, ...]] = ("none", "boundary", "distance")
 
     def __post_init__(self):
         if self.instances not in self.INSTANCES:
