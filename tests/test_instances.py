@@ -90,7 +90,7 @@ def test_a_distance_map_splits_two_touching_discs():
     assert len(table) == 2
     assert sorted(table["area_px2"]) == pytest.approx(sorted(np.bincount(truth.ravel())[1:]), rel=0.1)
     # the watershed alone gives the two discs, pixel for pixel but for a few on the line where they meet
-    split = distance_instances(instance_distance(truth), mask)
+    split = distance_instances(instance_distance(truth), mask, 0.1)
     agree = max(((split == 1) & (truth == 1)).sum() + ((split == 2) & (truth == 2)).sum(),
                 ((split == 1) & (truth == 2)).sum() + ((split == 2) & (truth == 1)).sum())
     assert agree >= 0.97 * mask.sum()

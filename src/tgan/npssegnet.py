@@ -27,12 +27,12 @@ along the predicted boundaries before its watershed.
 
 Optionally (`instances` distance) the second channel is each particle's distance to its own background,
 normalised per particle (0 at its outline, 1 at its centre; `instance_distance`), as StarDist's object
-probabilities and the BAM distance maps: a target on every particle pixel, not on the few where two meet, which
+probabilities (a per-object normalised distance): a target on every particle pixel, not on the few where two meet, which
 the boundary channel did not learn at the CPU preset (docs/benchmarks.md). It is regressed (mean squared error
 of its sigmoid, on the particles and a band of DISTANCE_BAND_PX around them) beside the particle channel's
 Focal + Jaccard. Its answer is handed on as boundaries too (`boundary_mask`): a seeded watershed of the predicted
-map inside the particle mask, seeded at its maxima that stand SEED_DEPTH above the saddle to a higher one (its
-h-maxima, the "dynamic" markers of distance-map regression, Naylor et al. 2019; the PSD's neck depth on the
+map inside the particle mask, seeded at its maxima that stand segment.seed_depth above the saddle to a higher one
+(its h-maxima, the "dynamic" markers of distance-map regression, Naylor et al. 2019; the PSD's neck depth on the
 mask's own distance transform is the same rule), gives the particles, and the boundary is where two of them meet;
 the PSD then cuts along it as along the boundary channel's. A depth, not a fixed level: at the CPU preset's
 training length the map is blurred (on touching test pairs its centres reach ~0.8 and the line where two meet
@@ -76,9 +76,6 @@ PARTICLES, BOUNDARY = 0, 1  # NPsSegNet's output channels (BOUNDARY: the second 
 # The distance channel: its loss covers the particles and the background within this many px of one (chessboard),
 # where the map must fall to 0; the rest of the background is the particle channel's alone.
 DISTANCE_BAND_PX = 3
-# A particle's seed: a maximum of the predicted distance that stands this much above the saddle to any higher one
-# (touching test pairs, a 20-epoch network: 0.05 gave 7-8 seeds for 6 particles, 0.1 six, 0.2 three or four).
-SEED_DEPTH = 0.1
 MEMBER_SEED_STEP = 1000  # member k trains with the stack's seed + k * this (members of seeds 0 and 1 differ)
 
 
@@ -430,7 +427,8 @@ def particle_mask(logits_: np.ndarray, threshold: float) -> np.ndarray:
     return _above(logits_[PARTICLES], threshold)
 
 
-def boundary_mask(logits_: np.ndarray, threshold: float, instances: str = "boundary") -> np.ndarray | None:
+def boundary_mask(logits_: np.ndarray, threshold: float, instances: str = "boundary",
+                  seed_depth: float = SegmentOptions.seed_depth) -> np.ndarray | None:
     """Where touching particles meet, of the `logits` of an NPsSegNet whose second channel is `instances` (its
     model's `instances`): the boundary channel above the threshold, or the boundaries between the particles of
     `distance_instances`; None for an NPsSegNet without a second channel. The PSD splits the mask along them."""
@@ -438,17 +436,18 @@ def boundary_mask(logits_: np.ndarray, threshold: float, instances: str = "bound
         return None
     if instances == "distance":
         return instance_boundary(distance_instances(1.0 / (1.0 + np.exp(-logits_[BOUNDARY])),
-                                                    particle_mask(logits_, threshold)))
+                                                    particle_mask(logits_, threshold), seed_depth))
     return _above(logits_[BOUNDARY], threshold)
 
 
-def distance_instances(distance: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def distance_instances(distance: np.ndarray, mask: np.ndarray, seed_depth: float) -> np.ndarray:
     """Instance labels of a particle mask from a predicted distance map: a watershed of the map inside the mask,
-    seeded at its maxima there that stand SEED_DEPTH above the saddle to a higher one (a particle's centre); a
-    part of the mask without a seed (its map below SEED_DEPTH) stays unlabelled (0), and the PSD's own watershed
+    seeded at its maxima there that stand seed_depth above the saddle to a higher one (a particle's centre; on
+    touching test pairs and a 20-epoch network, 0.05 gave 7-8 seeds for 6 particles, 0.1 six, 0.2 three or four);
+    a part of the mask without a seed (its map below seed_depth) stays unlabelled (0), and the PSD's own watershed
     then treats it."""
     inside = np.where(mask, distance, 0.0).astype(np.float64)
-    seeds = label(h_maxima(inside, SEED_DEPTH).astype(bool) & mask, connectivity=2)
+    seeds = label(h_maxima(inside, seed_depth).astype(bool) & mask, connectivity=2)
     return watershed(-distance, seeds, mask=mask, connectivity=2)
 
 
@@ -467,7 +466,7 @@ def answer(net: nn.Module, image: np.ndarray, rough: np.ndarray, device: torch.d
     answered, figures = quality.assess(image, particle_probability(out), rough, opts.threshold,
                                        lambda flipped: probability(net, flipped, device, opts), npssegnet_may_answer)
     own = {"npssegnet": particle_mask(out, opts.threshold)}
-    boundary = boundary_mask(out, opts.threshold, net.instances)
+    boundary = boundary_mask(out, opts.threshold, net.instances, opts.seed_depth)
     if boundary is not None and npssegnet_may_answer:
         own["boundary"] = boundary
     return answered, own, figures

@@ -92,12 +92,15 @@ class NPsSegNetOptions:
 @dataclass
 class SegmentOptions:
     """Inference: images of at most max_pixels (after padding to sides divisible by 32) go through the
-    network whole; larger ones in tiles of `tile` px overlapping by `overlap` px. Probability threshold."""
+    network whole; larger ones in tiles of `tile` px overlapping by `overlap` px. Probability threshold.
+    seed_depth: of an NPsSegNet with a distance channel (npssegnet.instances distance), how far a maximum of the
+    predicted distance (0-1) must stand above the saddle to a higher one to seed a particle of its own."""
 
     tile: int = 512
     overlap: int = 64
     threshold: float = 0.5
     max_pixels: int = 2048 * 2048
+    seed_depth: float = 0.1
 
 
 @dataclass
