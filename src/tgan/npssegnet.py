@@ -27,8 +27,8 @@ along the predicted boundaries before its watershed.
 
 Optionally (`instances` distance) the second channel is each particle's distance to its own background,
 normalised per particle (0 at its outline, 1 at its centre; `instance_distance`), as StarDist's object
-probabilities (a per-object normalised distance): a target on every particle pixel, not on the few where two meet, which
-the boundary channel did not learn at the CPU preset (docs/benchmarks.md). It is regressed (mean squared error
+probabilities: a target on every particle pixel, not on the few where two meet, which the boundary channel did
+not learn at the CPU preset (docs/benchmarks.md). It is regressed (mean squared error
 of its sigmoid, on the particles and a band of DISTANCE_BAND_PX around them) beside the particle channel's
 Focal + Jaccard. Its answer is handed on as boundaries too (`boundary_mask`): a seeded watershed of the predicted
 map inside the particle mask, seeded at its maxima that stand segment.seed_depth above the saddle to a higher one
