@@ -28,11 +28,11 @@ along the predicted boundaries before its watershed.
 Optionally (`instances` distance) the second channel is each particle's distance to its own background,
 normalised per particle (0 at its outline, 1 at its centre; `instance_distance`), as StarDist's object
 probabilities: a target on every particle pixel, not on the few where two meet, which the boundary channel did
-not learn at the CPU preset (docs/benchmarks.md). It is regressed with StarDist's loss, the
-binary cross-entropy against the continuous target (on the particles and a band of DISTANCE_BAND_PX around
-them), beside the particle channel's Focal + Jaccard: the mean squared error of its sigmoid, tried first, left
-the map blurred at the preset's 20 epochs (EMPS bench, seed 0: centres at 0.6 at most, 1 in the target). Its answer is handed on as boundaries too (`boundary_mask`): a seeded watershed of the predicted
-map inside the particle mask, seeded at its maxima that stand segment.seed_depth above the saddle to a higher one
+not learn at the CPU preset (docs/benchmarks.md). It is regressed with StarDist's loss, the binary
+cross-entropy against the continuous target (on the particles and a band of DISTANCE_BAND_PX around them),
+beside the particle channel's Focal + Jaccard: the mean squared error of its sigmoid, tried first, left the map
+blurred at the preset's 20 epochs (EMPS bench, seed 0: centres at 0.6 at most, 1 in the target). Its answer is
+handed on as boundaries too (`boundary_mask`): a seeded watershed of the predicted map inside the particle mask, seeded at its maxima that stand segment.seed_depth above the saddle to a higher one
 (its h-maxima, the "dynamic" markers of distance-map regression, Naylor et al. 2019; the PSD's neck depth on the
 mask's own distance transform is the same rule), gives the particles, and the boundary is where two of them meet;
 the PSD then cuts along it as along the boundary channel's. A depth, not a fixed level: at the CPU preset's
@@ -217,7 +217,8 @@ def distance_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of the distance channel against its target in [0, 1], on the pixels not IGNOREd (0
     when there are none)."""
     kept = y != IGNORE
-    return nn.functional.binary_cross_entropy_with_logits(logits[kept], y[kept], reduction="sum") / kept.sum().clamp(min=1)
+    total = nn.functional.binary_cross_entropy_with_logits(logits[kept], y[kept], reduction="sum")
+    return total / kept.sum().clamp(min=1)
 
 
 def channel_losses(focal, jaccard, instances: str) -> list:
