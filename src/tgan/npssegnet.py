@@ -25,19 +25,19 @@ a neck. The synthetic masks are drawn particle by particle, so the virtual datas
 on the real crops the rough masks, split by the PSD's watershed, give them. The PSD cuts the particle mask
 along the predicted boundaries before its watershed.
 
-Optionally (`instances` distance) the second channel is each particle's distance to its own background,
-normalised per particle (0 at its outline, 1 at its centre; `instance_distance`), as StarDist's object
-probabilities: a target on every particle pixel, not on the few where two meet, which the boundary channel did
-not learn at the CPU preset (docs/benchmarks.md). It is regressed with StarDist's loss, the binary
-cross-entropy against the continuous target (on the particles and a band of DISTANCE_BAND_PX around them),
-beside the particle channel's Focal + Jaccard: the mean squared error of its sigmoid, tried first, left the map
-blurred at the preset's 20 epochs (EMPS bench, seed 0: centres at 0.6 at most, 1 in the target). Its answer is
-handed on as boundaries too (`boundary_mask`): a seeded watershed of the predicted map inside the particle mask, seeded at its maxima that stand segment.seed_depth above the saddle to a higher one
-(its h-maxima, the "dynamic" markers of distance-map regression, Naylor et al. 2019; the PSD's neck depth on the
-mask's own distance transform is the same rule), gives the particles, and the boundary is where two of them meet;
-the PSD then cuts along it as along the boundary channel's. A depth, not a fixed level: at the CPU preset's
-training length the map is blurred (on touching test pairs its centres reach ~0.8 and the line where two meet
-dips only to ~0.55, so the parts above 0.5 join them), but each particle keeps a maximum of its own.
+Optionally (`instances` distance) the second channel is each particle's distance to its own background, normalised
+per particle (0 at its outline, 1 at its centre; `instance_distance`), as StarDist's object probabilities: a target
+on every particle pixel, not on the few where two meet, which the boundary channel did not learn at the CPU preset
+(docs/benchmarks.md). It is regressed with StarDist's loss, the binary cross-entropy against the continuous target
+(on the particles and a band of DISTANCE_BAND_PX around them), beside the particle channel's Focal + Jaccard: the
+mean squared error of its sigmoid, tried first, left the map blurred at the preset's 20 epochs (EMPS bench, seed 0:
+centres at 0.6 at most, 1 in the target). Its answer is handed on as boundaries too (`boundary_mask`): a watershed
+of the predicted map inside the particle mask, seeded at its maxima that stand segment.seed_depth above the saddle
+to a higher one (its h-maxima, the "dynamic" markers of distance-map regression, Naylor et al. 2019; the PSD's neck
+depth on the mask's own distance transform is the same rule), gives the particles, and the boundary is where two of
+them meet; the PSD then cuts along it as along the boundary channel's. A depth, not a fixed level: a map learned
+briefly is blurred (on the test pairs, with the squared error, the centres reached ~0.8 and the line where two meet
+dipped only to ~0.55, so the parts above 0.5 joined them), but each particle keeps a maximum of its own.
 """
 
 from __future__ import annotations
