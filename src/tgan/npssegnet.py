@@ -24,6 +24,20 @@ particles meet, and the PSD's distance watershed (tgan.psd) only splits them whe
 a neck. The synthetic masks are drawn particle by particle, so the virtual dataset knows every boundary;
 on the real crops the rough masks, split by the PSD's watershed, give them. The PSD cuts the particle mask
 along the predicted boundaries before its watershed.
+
+Optionally (`instances` distance) the second channel is each particle's distance to its own background, normalised
+per particle (0 at its outline, 1 at its centre; `instance_distance`), as StarDist's object probabilities: a target
+on every particle pixel, not on the few where two meet, which the boundary channel did not learn at the CPU preset
+(docs/benchmarks.md). It is regressed with StarDist's loss, the binary cross-entropy against the continuous target
+(on the particles and a band of DISTANCE_BAND_PX around them), beside the particle channel's Focal + Jaccard: the
+mean squared error of its sigmoid, tried first, left the map blurred at the preset's 20 epochs (EMPS bench, seed 0:
+centres at 0.6 at most, 1 in the target). Its answer is handed on as boundaries too (`boundary_mask`): a watershed
+of the predicted map inside the particle mask, seeded at its maxima that stand segment.seed_depth above the saddle
+to a higher one (its h-maxima, the "dynamic" markers of distance-map regression, Naylor et al. 2019; the PSD's neck
+depth on the mask's own distance transform is the same rule), gives the particles, and the boundary is where two of
+them meet; the PSD then cuts along it as along the boundary channel's. A depth, not a fixed level: a map learned
+briefly is blurred (on the test pairs, with the squared error, the centres reached ~0.8 and the line where two meet
+dipped only to ~0.55, so the parts above 0.5 joined them), but each particle keeps a maximum of its own.
 """
 
 from __future__ import annotations
@@ -39,6 +53,9 @@ import numpy as np
 import segmentation_models_pytorch as smp
 import torch
 from scipy import ndimage
+from skimage.measure import label
+from skimage.morphology import h_maxima
+from skimage.segmentation import watershed
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
@@ -56,7 +73,10 @@ IGNORE = 2  # label of pixels left out of the loss (0 background, 1 particle)
 # The boundary channel: pixels within this many px (chessboard distance) of two particles, on both sides of
 # their contact, and a gap between them narrower than twice as many: a band 2 px wide where they touch.
 BOUNDARY_PX = 1
-PARTICLES, BOUNDARY = 0, 1  # NPsSegNet's output channels
+PARTICLES, BOUNDARY = 0, 1  # NPsSegNet's output channels (BOUNDARY: the second one, boundary or distance)
+# The distance channel: its loss covers the particles and the background within this many px of one (chessboard),
+# where the map must fall to 0; the rest of the background is the particle channel's alone.
+DISTANCE_BAND_PX = 3
 MEMBER_SEED_STEP = 1000  # member k trains with the stack's seed + k * this (members of seeds 0 and 1 differ)
 
 
@@ -82,6 +102,36 @@ def instance_boundary(labels: np.ndarray) -> np.ndarray:
     return lowest < highest
 
 
+def instance_distance(labels: np.ndarray) -> np.ndarray:
+    """Each particle's (instance label's) Euclidean distance to its own background (the background and every
+    other particle), divided by its largest: float32, 1 at each particle's centre, falling to its outline, 0 on
+    the background. Two touching particles each fall towards the line where they meet."""
+    labels = np.asarray(labels, np.int32)
+    distance = np.zeros(labels.shape, np.float32)
+    for k, box in enumerate(ndimage.find_objects(labels), 1):
+        if box is None:
+            continue
+        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)  # a margin of background around it
+        own = labels[box] == k
+        inside = ndimage.distance_transform_edt(own)
+        distance[box][own] = (inside / inside.max())[own]
+    return distance
+
+
+def second_target(labels: np.ndarray, particles: np.ndarray, instances: str) -> np.ndarray:
+    """The target of NPsSegNet's second channel from instance labels, IGNORE where the particle target is:
+    boundary, their `instance_boundary` (uint8); distance, their `instance_distance` on the particles and
+    within DISTANCE_BAND_PX of them, IGNORE beyond (float32)."""
+    if instances == "boundary":
+        target = instance_boundary(labels).astype(np.uint8)
+    else:
+        target = instance_distance(labels)
+        band = ndimage.binary_dilation(labels > 0, np.ones((3, 3), bool), iterations=DISTANCE_BAND_PX)
+        target[~band] = IGNORE
+    target[particles == IGNORE] = IGNORE
+    return target
+
+
 def rough_instances(mask: np.ndarray) -> np.ndarray:
     """A rough mask's particles as the PSD would split them (its distance watershed at the default settings:
     not the stack's psd settings, which must not retrain NPsSegNet): the pseudo-labels' instances."""
@@ -90,22 +140,22 @@ def rough_instances(mask: np.ndarray) -> np.ndarray:
 
 def virtual_target(labels: np.ndarray, instances: str) -> np.ndarray:
     """What NPsSegNet learns from a mask (binary, or instance labels): uint8 particle labels H x W, and with
-    instances boundary their `instance_boundary` as a second channel, H x W x 2."""
+    instances boundary or distance their `second_target` as a second channel, H x W x 2 (float32 for distance)."""
     particles = np.asarray(labels, bool).astype(np.uint8)
     if instances == "none":
         return particles
-    return np.stack([particles, instance_boundary(labels).astype(np.uint8)], axis=-1)
+    second = second_target(labels, particles, instances)
+    return np.stack([particles.astype(second.dtype), second], axis=-1)
 
 
 def pseudo_target(mask: np.ndarray, band_px: int, instances: str) -> np.ndarray:
-    """What NPsSegNet learns from a rough mask: its `pseudo_labels`, and with instances boundary the boundaries
-    of its `rough_instances` as a second channel (IGNORE where the particle labels are)."""
+    """What NPsSegNet learns from a rough mask: its `pseudo_labels`, and with instances boundary or distance the
+    `second_target` of its `rough_instances` as a second channel (IGNORE where the particle labels are)."""
     particles = pseudo_labels(mask, band_px)
     if instances == "none":
         return particles
-    boundary = instance_boundary(rough_instances(mask)).astype(np.uint8)
-    boundary[particles == IGNORE] = IGNORE
-    return np.stack([particles, boundary], axis=-1)
+    second = second_target(rough_instances(mask), particles, instances)
+    return np.stack([particles.astype(second.dtype), second], axis=-1)
 
 
 def pseudo_label_dataset(real_images: list[np.ndarray], rough_masks: list[np.ndarray], tile: int,
@@ -116,7 +166,7 @@ def pseudo_label_dataset(real_images: list[np.ndarray], rough_masks: list[np.nda
     same images, serve only its validation figures, which are therefore not held out."""
     images = [t for image in real_images for t in cover_tiles(image, tile)]
     masks = [t for mask in rough_masks
-             for t in cover_tiles(rough_instances(mask) if opts.instances == "boundary" else np.asarray(mask, bool),
+             for t in cover_tiles(rough_instances(mask) if opts.instances != "none" else np.asarray(mask, bool),
                                   tile)]
     return images, masks, replace(opts, real_fraction=1.0)
 
@@ -163,10 +213,24 @@ def _batch(images, masks, indices, transform=None) -> tuple[torch.Tensor, torch.
     return torch.from_numpy(np.stack(xs))[:, None], ys[:, None] if ys.ndim == 3 else ys.permute(0, 3, 1, 2)
 
 
-def _loss(focal, jaccard, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Focal + Jaccard of each output channel (particles; boundaries), summed."""
-    return sum(focal(logits[:, k:k + 1], y[:, k:k + 1]) + jaccard(logits[:, k:k + 1], y[:, k:k + 1])
-               for k in range(logits.shape[1]))
+def distance_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the distance channel against its target in [0, 1], on the pixels not IGNOREd (0
+    when there are none)."""
+    kept = y != IGNORE
+    total = nn.functional.binary_cross_entropy_with_logits(logits[kept], y[kept], reduction="sum")
+    return total / kept.sum().clamp(min=1)
+
+
+def channel_losses(focal, jaccard, instances: str) -> list:
+    """The loss of each output channel: Focal + Jaccard of the particles, and of the boundaries (instances
+    boundary), or the `distance_loss` (instances distance)."""
+    mask_loss = lambda logits, y: focal(logits, y) + jaccard(logits, y)  # noqa: E731
+    return [mask_loss] + {"none": [], "boundary": [mask_loss], "distance": [distance_loss]}[instances]
+
+
+def _losses(losses: list, logits: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    """The loss of each output channel (`channel_losses`)."""
+    return [loss(logits[:, k:k + 1], y[:, k:k + 1]) for k, loss in enumerate(losses)]
 
 
 def _fill(indices: list[int], size: int) -> list[int]:
@@ -239,6 +303,7 @@ def _train_member(images: list[np.ndarray], masks: list[np.ndarray], n_virtual: 
                              outputs(opts.instances)).to(device)
     focal = smp.losses.FocalLoss(smp.losses.BINARY_MODE, alpha=opts.focal_alpha, ignore_index=IGNORE)
     jaccard = smp.losses.JaccardLoss(smp.losses.BINARY_MODE, from_logits=True, ignore_index=IGNORE)
+    losses = channel_losses(focal, jaccard, opts.instances)
     optimiser = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimiser, step_size=opts.step_size, gamma=opts.gamma)
     ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(opts.ema_decay), use_buffers=True)
@@ -258,7 +323,7 @@ def _train_member(images: list[np.ndarray], masks: list[np.ndarray], n_virtual: 
             if len(x) < 2 and len(order) >= 2:
                 continue  # a batch of one breaks BatchNorm statistics
             optimiser.zero_grad()
-            loss = _loss(focal, jaccard, net(x), y)
+            loss = sum(_losses(losses, net(x), y))
             loss.backward()
             optimiser.step()
             if ema is not None:
@@ -266,8 +331,10 @@ def _train_member(images: list[np.ndarray], masks: list[np.ndarray], n_virtual: 
             total, batches = total + loss.item(), batches + 1
         lr = optimiser.param_groups[0]["lr"]
         scheduler.step()
-        val_loss, val_ious = evaluate(model, images, masks, val_idx, opts.batch_size, device, focal, jaccard)
+        val_loss, val_ious, val_distance = evaluate(model, images, masks, val_idx, opts.batch_size, device, losses)
         row = {"loss": total / max(batches, 1), "val_loss": val_loss, "val_iou": val_ious[PARTICLES], "lr": lr}
+        if opts.instances == "distance":
+            return row | {"val_distance_loss": val_distance}
         return row | ({"val_boundary_iou": val_ious[BOUNDARY]} if len(val_ious) > 1 else {})
 
     rngs = RandomStates(generator, augmentation_rngs[:1], augmentation_rngs[1:])
@@ -280,25 +347,29 @@ def _train_member(images: list[np.ndarray], masks: list[np.ndarray], n_virtual: 
 
 
 @torch.no_grad()
-def evaluate(net, images, masks, indices, batch_size, device, focal, jaccard) -> tuple[float, list[float]]:
-    """Mean loss, and pooled (micro) IoU of each output channel (particles; boundaries) on the given images."""
+def evaluate(net, images, masks, indices, batch_size, device, losses) -> tuple[float, list[float], float]:
+    """Mean loss, pooled (micro) IoU of each mask channel (particles; boundaries) on the given images, and the
+    mean `distance_loss` of a distance channel (NaN without one)."""
     net.eval()
-    losses, stats = [], []
+    totals, stats, distance = [], [], []
+    masked = [k for k, loss in enumerate(losses) if loss is not distance_loss]
     for start in range(0, len(indices), batch_size):
         x, y = _batch(images, masks, indices[start:start + batch_size])
         x, y = x.to(device), y.to(device)
         logits = net(x)
-        losses.append(_loss(focal, jaccard, logits, y).item())
+        channels = _losses(losses, logits, y)
+        totals.append(sum(channels).item())
+        distance += [c.item() for c, loss in zip(channels, losses) if loss is distance_loss]
         stats.append([smp.metrics.get_stats(logits[:, k:k + 1].sigmoid(), y[:, k:k + 1].long(), mode="binary",
-                                            threshold=0.5) for k in range(logits.shape[1])])
+                                            threshold=0.5) for k in masked])
     ious = [float(smp.metrics.iou_score(*(torch.cat(s) for s in zip(*channel)), reduction="micro"))
             for channel in zip(*stats)]
-    return float(np.mean(losses)), ious
+    return float(np.mean(totals)), ious, float(np.mean(distance)) if distance else float("nan")
 
 
 def outputs(instances: str) -> int:
-    """NPsSegNet's output channels: particles, and with instances boundary the boundaries between them."""
-    return 2 if instances == "boundary" else 1
+    """NPsSegNet's output channels: particles, and with instances boundary or distance a second one."""
+    return 1 if instances == "none" else 2
 
 
 class MeanProbability(nn.Module):
@@ -314,7 +385,8 @@ class MeanProbability(nn.Module):
 
 
 def load_model(path: str | os.PathLike, device: torch.device) -> nn.Module:
-    """Rebuild NPsSegNet from its model file in eval mode (its members averaged when it has several)."""
+    """Rebuild NPsSegNet from its model file in eval mode (its members averaged when it has several), with its
+    second channel's kind as `instances` (what `boundary_mask` needs)."""
     state = load_checkpoint(path)
     refuse_skipped(path, state)
     if state.get("kind") != "npssegnet":
@@ -326,6 +398,7 @@ def load_model(path: str | os.PathLike, device: torch.device) -> nn.Module:
                                        outputs=outputs(arch.get("instances", "none"))))  # none: files of before
         nets[-1].load_state_dict(state_dict)
     net = nets[0] if len(nets) == 1 else MeanProbability(nets)
+    net.instances = arch.get("instances", "none")
     return net.to(device).eval()
 
 
@@ -356,9 +429,28 @@ def particle_mask(logits_: np.ndarray, threshold: float) -> np.ndarray:
     return _above(logits_[PARTICLES], threshold)
 
 
-def boundary_mask(logits_: np.ndarray, threshold: float) -> np.ndarray | None:
-    """The boundaries between touching particles, of the `logits`; None for an NPsSegNet without that channel."""
-    return _above(logits_[BOUNDARY], threshold) if len(logits_) > BOUNDARY else None
+def boundary_mask(logits_: np.ndarray, threshold: float, instances: str = "boundary",
+                  seed_depth: float = SegmentOptions.seed_depth) -> np.ndarray | None:
+    """Where touching particles meet, of the `logits` of an NPsSegNet whose second channel is `instances` (its
+    model's `instances`): the boundary channel above the threshold, or the boundaries between the particles of
+    `distance_instances`; None for an NPsSegNet without a second channel. The PSD splits the mask along them."""
+    if len(logits_) <= BOUNDARY:
+        return None
+    if instances == "distance":
+        return instance_boundary(distance_instances(1.0 / (1.0 + np.exp(-logits_[BOUNDARY])),
+                                                    particle_mask(logits_, threshold), seed_depth))
+    return _above(logits_[BOUNDARY], threshold)
+
+
+def distance_instances(distance: np.ndarray, mask: np.ndarray, seed_depth: float) -> np.ndarray:
+    """Instance labels of a particle mask from a predicted distance map: a watershed of the map inside the mask,
+    seeded at its maxima there that stand seed_depth above the saddle to a higher one (a particle's centre; on
+    touching test pairs and a 20-epoch network, 0.05 gave 7-8 seeds for 6 particles, 0.1 six, 0.2 three or four);
+    a part of the mask without a seed (its map below seed_depth) stays unlabelled (0), and the PSD's own watershed
+    then treats it."""
+    inside = np.where(mask, distance, 0.0).astype(np.float64)
+    seeds = label(h_maxima(inside, seed_depth).astype(bool) & mask, connectivity=2)
+    return watershed(-distance, seeds, mask=mask, connectivity=2)
 
 
 def segment(net: nn.Module, image: np.ndarray, device: torch.device, opts: SegmentOptions) -> np.ndarray:
@@ -376,7 +468,7 @@ def answer(net: nn.Module, image: np.ndarray, rough: np.ndarray, device: torch.d
     answered, figures = quality.assess(image, particle_probability(out), rough, opts.threshold,
                                        lambda flipped: probability(net, flipped, device, opts), npssegnet_may_answer)
     own = {"npssegnet": particle_mask(out, opts.threshold)}
-    boundary = boundary_mask(out, opts.threshold)
+    boundary = boundary_mask(out, opts.threshold, net.instances, opts.seed_depth)
     if boundary is not None and npssegnet_may_answer:
         own["boundary"] = boundary
     return answered, own, figures

@@ -80,9 +80,10 @@ class NPsSegNetOptions:
     ignore_band_px: int = 0     # pixels each side of a pseudo-label outline left out of the loss
     ema_decay: float = 0.0      # 0: keep the last weights; else their exponential moving average per step
     members: int = 1            # networks trained with different seeds; the model averages their probabilities
-    instances: str = "none"     # none: particle mask only (the paper); boundary: also where touching particles meet
+    instances: str = "none"     # none: particle mask only (the paper); boundary: also where touching particles meet;
+    #                             distance: also each particle's normalised distance to its own background
 
-    INSTANCES: ClassVar[tuple[str, ...]] = ("none", "boundary")
+    INSTANCES: ClassVar[tuple[str, ...]] = ("none", "boundary", "distance")
 
     def __post_init__(self):
         if self.instances not in self.INSTANCES:
@@ -92,12 +93,15 @@ class NPsSegNetOptions:
 @dataclass
 class SegmentOptions:
     """Inference: images of at most max_pixels (after padding to sides divisible by 32) go through the
-    network whole; larger ones in tiles of `tile` px overlapping by `overlap` px. Probability threshold."""
+    network whole; larger ones in tiles of `tile` px overlapping by `overlap` px. Probability threshold.
+    seed_depth: of an NPsSegNet with a distance channel (npssegnet.instances distance), how far a maximum of the
+    predicted distance (0-1) must stand above the saddle to a higher one to seed a particle of its own."""
 
     tile: int = 512
     overlap: int = 64
     threshold: float = 0.5
     max_pixels: int = 2048 * 2048
+    seed_depth: float = 0.1
 
 
 @dataclass

@@ -282,7 +282,7 @@ class Watcher:
         if self.rough is None:
             out = logits(self.net, image, self.device, opts)
             return (particle_mask(out, opts.threshold), {"answer": "npssegnet", "quality": float("nan")},
-                    boundary_mask(out, opts.threshold))
+                    boundary_mask(out, opts.threshold, self.net.instances, opts.seed_depth))
         answered, own, figures = answer(self.net, image, self.rough(image), self.device, opts)
         return answered, figures, own.get("boundary")
 

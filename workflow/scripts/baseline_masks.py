@@ -38,7 +38,8 @@ for name, path in zip(params.names, snakemake.input.images):
     if gen1_net is not None:  # the particle mask, and the boundaries where it predicts them
         gen1_logits = logits(gen1_net, image, device, settings)
         masks["gen1_only"] = particle_mask(gen1_logits, settings.threshold)
-        boundary = boundary_mask(gen1_logits, settings.threshold)
+        boundary = boundary_mask(gen1_logits, settings.threshold, gen1_net.instances,
+                                 settings.seed_depth)
         if boundary is not None:
             write_mask(boundary_path(out / "gen1_only" / f"{name}.png"), boundary)
     for method, mask in masks.items():

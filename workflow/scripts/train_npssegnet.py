@@ -1,7 +1,7 @@
 """train_npssegnet, train_npssegnet_gen1: a virtual dataset (generated images, synthetic masks as instance
-labels: npssegnet.instances boundary learns where touching particles meet from them), and real images with their
-rough masks as pseudo-labels (npssegnet.real_fraction: the morphology subset's, or with npssegnet.pseudo_labels
-all every image's) -> model.pt.
+labels: npssegnet.instances boundary or distance learns where touching particles meet, or each particle's
+distance to its background, from them), and real images with their rough masks as pseudo-labels
+(npssegnet.real_fraction: the morphology subset's, or with npssegnet.pseudo_labels all every image's) -> model.pt.
 
 train_npssegnet picks its virtual dataset from the gen1 and gen2 checks (tgan.fallback: gen2, else gen1, else
 none: the real images with their pseudo-labels alone; gen1 when cyclegan.enabled is false), writes which in
