@@ -114,6 +114,7 @@ def test_segment_with_reuses_the_other_stacks_model(done, tmp_path):
         [("validate_inputs", "repeat", ""), ("import_image", "repeat", "later"), ("segment", "repeat", ""),
          ("psd", "repeat", "")])  # the other frames are not imported again
     snakemake_with(work, stacks, "--cores", "2")
+    assert "1 image(s) read, 2 read back" in (work / "logs/repeat/validate_inputs.log").read_text()
     log = (work / "logs/repeat/segment.log").read_text()
     assert "1 image(s) segmented, 2 read back" in log and "[1/3] again:" in log
     assert log.count("from the cache") == 2 and re.search(r"later: .* segmented,", log)

@@ -8,6 +8,7 @@ import tifffile
 from burned_in import with_data_bar, with_scale_bar
 from tgan.images import read_image, stack_sources, write_image
 from tgan.scale_bar import NO_BAR
+from tgan.cache import Cache
 from tgan.validation import InputError, check_training_crop, validate_stack
 
 CROP = 64
@@ -224,3 +225,26 @@ def test_empty_folder_is_refused_by_name(tmp_path):
     (tmp_path / "notes.txt").write_text("nothing yet")
     with pytest.raises(ValueError, match=f"{tmp_path}: no images"):
         stack_sources(tmp_path)
+
+
+def test_images_checked_before_are_read_back(tmp_path):
+    """With a cache, a stack validated again reads only its new or changed images; the report is the same, and a
+    bad image stays refused."""
+    folder = tmp_path / "s"
+    good_stack(folder, n=3)
+    first = Cache(tmp_path / "cache", "key")
+    report = validate(folder, cache=first)
+    assert (first.hits, first.misses) == (0, 3)
+    iio.imwrite(folder / "good3.png", textured(seed=3))
+    iio.imwrite(folder / "good0.png", textured(seed=10))  # changed in place
+    again = Cache(tmp_path / "cache", "key")
+    second = validate(folder, cache=again)
+    assert (again.hits, again.misses) == (2, 2)
+    assert second["images"]["good1"] == report["images"]["good1"] and sorted(second["images"]) == [
+        "good0", "good1", "good2", "good3"]
+    iio.imwrite(folder / "blank.png", np.full((96, 96), 7, np.uint8))
+    for _ in range(2):
+        store = Cache(tmp_path / "cache", "key")
+        with pytest.raises(InputError, match="blank.png: a constant image"):
+            validate(folder, cache=store)
+    assert (store.hits, store.misses) == (5, 0)

@@ -2,8 +2,9 @@
 
 `segment` is one job per stack (the model loads once), and Snakemake reruns it whole when an image joins the
 stack: without a cache a 1,000-frame in-situ series would pay 1,000 x (three forward passes and the rough
-mask) for one new frame. Snakemake removes a job's outputs before it runs, so the cache lives beside them
-(`results/STACK/segment_cache/`), one file per image, named by a digest of everything its result depends on:
+mask) for one new frame; `validate_inputs` likewise reads every image (and the OCR reads every scale bar).
+Snakemake removes a job's outputs before it runs, so the cache lives beside them
+(`results/STACK/segment_cache/`, `validate_cache/`), one file per image, named by a digest of everything its result depends on:
 the image file's bytes, the model files, the job's settings and the source of the modules that compute it.
 Change any of them and the entry is simply not found (and recomputed); nothing stale can be read back.
 """
@@ -42,12 +43,13 @@ class Cache:
         self.hits = self.misses = 0
         self.used: set[Path] = set()
 
-    def _path(self, image_path: str | os.PathLike) -> Path:
-        return self.folder / f"{digest(self.key, file_digest(image_path))}.npz"
+    def _path(self, image_path: str | os.PathLike, part: str = "") -> Path:
+        return self.folder / f"{digest(self.key, file_digest(image_path), part)}.npz"
 
-    def get(self, image_path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict] | None:
-        """(arrays, figures) stored for this image under this key, or None."""
-        path = self._path(image_path)
+    def get(self, image_path: str | os.PathLike, part: str = "") -> tuple[dict[str, np.ndarray], dict] | None:
+        """(arrays, figures) stored for this image (`part`: which image of the file, for files of several frames)
+        under this key, or None."""
+        path = self._path(image_path, part)
         self.used.add(path)
         if not path.is_file():
             self.misses += 1
@@ -58,8 +60,8 @@ class Cache:
         self.hits += 1
         return arrays, figures
 
-    def put(self, image_path: str | os.PathLike, arrays: dict[str, np.ndarray], figures: dict) -> None:
-        path = self._path(image_path)
+    def put(self, image_path: str | os.PathLike, arrays: dict[str, np.ndarray], figures: dict, part: str = "") -> None:
+        path = self._path(image_path, part)
         self.used.add(path)
         with atomic(path) as tmp:
             with open(tmp, "wb") as f:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cache import Cache
 from .images import calibration_note, crop_note, import_image
 
 # Images of a stack whose pixel sizes differ by more than this (relative) are noted.
@@ -74,9 +75,24 @@ def skipped_files(folder: str | os.PathLike, sources: dict[str, tuple[str, int]]
                   if p.is_file() and not p.name.startswith(".") and p.name not in used)
 
 
+RECORD_KEYS = ("source", "frame", "shape", "crop", "crop_from", "bar_rows", "pixel_size_nm", "pixel_size_from",
+               "calibration", "scale_bar", "scale_bar_check", "ignore")
+
+
+def check_source(source: str, frame: int, crop: dict[str, int] | None, pixel_size_nm: float | None) -> dict:
+    """One image read as import_image reads it: {"record": its validated.json record} or {"problem": why it
+    cannot be used}."""
+    try:
+        image, record = import_image(source, frame, crop, pixel_size_nm)
+    except ValueError as err:  # ImageFileError, and crops that leave nothing
+        return {"problem": _reason(err, source)}
+    reason = check_image(image)
+    return {"problem": reason} if reason else {"record": {key: record[key] for key in RECORD_KEYS}}
+
+
 def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tuple[str, int]],
                    crop: dict[str, int] | None = None, pixel_size_nm: float | None = None,
-                   trains: bool = True) -> dict:
+                   trains: bool = True, cache: Cache | None = None) -> dict:
     """Read and check every image of a stack ({name: (file, frame)} from `images.stack_sources`).
 
     Returns the report written to validated.json: per image its file, frame, crop and where it came from
@@ -85,22 +101,20 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
     the bar's reading; `scale_bar_check`: metadata and bar disagree), and the
     regions it ignores; the skipped files; notes on what is accepted but worth knowing. Raises
     InputError otherwise. A stack that `trains` its own chain needs two images (a morphology and a contrast
-    subset); one segmented with another stack's model (segment_with) may hold one.
+    subset); one segmented with another stack's model (segment_with) may hold one. With a `cache` (keyed on
+    the crop, the pixel size and the code), an image checked before is read back instead of read again, so an
+    image added to a long series costs one image's check.
     """
     problems, images = [], {}
     for name, (source, frame) in sources.items():
-        where = _where(name, source, frame)
-        try:
-            image, record = import_image(source, frame, crop, pixel_size_nm)
-        except ValueError as err:  # ImageFileError, and crops that leave nothing
-            problems.append(f"{where}: {_reason(err, source)}")
-            continue
-        reason = check_image(image)
-        if reason:
-            problems.append(f"{where}: {reason}")
-        images[name] = {key: record[key] for key in ("source", "frame", "shape", "crop", "crop_from", "bar_rows",
-                                                      "pixel_size_nm", "pixel_size_from", "calibration", "scale_bar",
-                                                      "scale_bar_check", "ignore")}
+        stored = cache.get(source, str(frame)) if cache else None
+        entry = stored[1] if stored else check_source(source, frame, crop, pixel_size_nm)
+        if cache and not stored:
+            cache.put(source, {}, entry, str(frame))
+        if "problem" in entry:
+            problems.append(f"{_where(name, source, frame)}: {entry['problem']}")
+        else:
+            images[name] = entry["record"]
     if problems:
         raise InputError(f"stack {stack}: {len(problems)} of {len(sources)} images cannot be used "
                          "(nothing of this stack has been written):\n  " + "\n  ".join(problems))
