@@ -243,8 +243,9 @@ def test_images_checked_before_are_read_back(tmp_path):
     assert second["images"]["good1"] == report["images"]["good1"] and sorted(second["images"]) == [
         "good0", "good1", "good2", "good3"]
     iio.imwrite(folder / "blank.png", np.full((96, 96), 7, np.uint8))
-    for _ in range(2):
+    for _ in range(2):  # a refused stack stores nothing: the bad image is read again, and refused again
         store = Cache(tmp_path / "cache", "key")
         with pytest.raises(InputError, match="blank.png: a constant image"):
             validate(folder, cache=store)
-    assert (store.hits, store.misses) == (5, 0)
+        assert (store.hits, store.misses) == (4, 1)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 5  # the two passing runs' entries, none of blank.png

@@ -105,12 +105,12 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
     the crop, the pixel size and the code), an image checked before is read back instead of read again, so an
     image added to a long series costs one image's check.
     """
-    problems, images = [], {}
+    problems, images, checked = [], {}, []
     for name, (source, frame) in sources.items():
         stored = cache.get(source, str(frame)) if cache else None
         entry = stored[1] if stored else check_source(source, frame, crop, pixel_size_nm)
-        if cache and not stored:
-            cache.put(source, {}, entry, str(frame))
+        if not stored:
+            checked.append((source, frame, entry))
         if "problem" in entry:
             problems.append(f"{_where(name, source, frame)}: {entry['problem']}")
         else:
@@ -121,6 +121,8 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
     if trains and len(images) < 2:
         raise InputError(f"stack {stack}: {folder} holds {len(images)} image; the method needs at least 2 "
                          "(a morphology and a contrast subset)")
+    for source, frame, entry in checked if cache else ():  # stored only when the stack passed: a refused stack
+        cache.put(source, {}, entry, str(frame))             # leaves nothing behind
     return {"stack": stack, "images": images, "skipped": skipped_files(folder, sources),
             "notes": _notes(images)}
 
