@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from .options import PSDOptions, SegmentOptions, from_dict
+from .options import PSDOptions, SegmentOptions, from_dict, stack_section
 
 # The workflow beside the package (the repository the package is installed from, editable, by `make install`):
 # its default config and its schema.
@@ -71,13 +71,10 @@ def stack_settings(config: dict, stack: str | None):
     if stack is not None and stack not in stacks:
         raise SystemExit(f"--stack {stack}: not a stack of the config files (stacks: {', '.join(stacks) or 'none'})")
     entry = stacks.get(stack, {}) if stack else {}
-
-    def section(name):
-        return {**(config.get(name) or {}), **(entry.get(name) or {})}
-
     return Settings(name=stack or "live", pixel_size_nm=entry.get("pixel_size_nm"), crop=entry.get("crop"),
-                    segment=from_dict(SegmentOptions, section("segment")), psd=from_dict(PSDOptions, section("psd")),
-                    polarity=entry.get("polarity", "bright"), rough_masks=section("rough_masks"))
+                    segment=from_dict(SegmentOptions, stack_section(config, stack, "segment")),
+                    psd=from_dict(PSDOptions, stack_section(config, stack, "psd")),
+                    polarity=entry.get("polarity", "bright"), rough_masks=stack_section(config, stack, "rough_masks"))
 
 
 def parser() -> argparse.ArgumentParser:

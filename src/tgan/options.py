@@ -133,6 +133,14 @@ class PSDOptions:
         return self.border != "include"
 
 
+def stack_section(config: dict, stack: str | None, section: str) -> dict:
+    """A config section with the stack's own overrides (stacks: NAME: SECTION: ...) merged over it, as every
+    reader of the config merges them (the workflow, `tgan watch`, the CPU-time estimate); the section alone
+    without a stack. A new dict: popping its keys leaves the config as it is."""
+    entry = (config.get("stacks") or {}).get(stack) or {} if stack else {}
+    return {**(config.get(section) or {}), **(entry.get(section) or {})}
+
+
 def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
     """Build an options object from a config section, refusing keys the stage does not know."""
     values = dict(values or {})

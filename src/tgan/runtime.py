@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from .options import stack_section
+
 # One training step, batch 4 x 512², paper networks, 2 threads of a 2-core AMD EPYC (bench/cpu_steps.py; measured
 # while other jobs shared the two cores, load about 4: an idle machine may take up to half as long).
 STEP_SECONDS = {"pix2pix": 9.7, "cyclegan": 243.0, "npssegnet": 16.4}
@@ -24,19 +26,14 @@ WARN_HOURS = 2.0
 PRESET = "config/presets/cpu.yaml"
 
 
-def stack_settings(config: dict, stack: str, section: str) -> dict:
-    """A config section with the stack's own overrides merged over it (as the workflow merges them)."""
-    return {**config.get(section, {}), **config["stacks"][stack].get(section, {})}
-
-
 def training_steps(config: dict, stack: str) -> dict[str, float]:
     """Optimiser steps of each network one chain of `stack` trains."""
     steps = {}
     for gan in ("pix2pix", "cyclegan"):
-        s = stack_settings(config, stack, gan)
+        s = stack_section(config, stack, gan)
         steps[gan] = (s["n_epochs"] + s["n_epochs_decay"]) * max(1, s["crops_per_epoch"] // s["batch_size"])
-    s = stack_settings(config, stack, "npssegnet")
-    count = stack_settings(config, stack, "synthesize_masks")["count"]
+    s = stack_section(config, stack, "npssegnet")
+    count = stack_section(config, stack, "synthesize_masks")["count"]
     steps["npssegnet"] = s["epochs"] * count / s["batch_size"] * s.get("members", 1)
     return steps
 
@@ -45,7 +42,7 @@ def stack_hours(config: dict, stack: str) -> dict[str, float]:
     """CPU hours of each training of one chain of `stack`."""
     hours = {}
     for net, steps in training_steps(config, stack).items():
-        s = stack_settings(config, stack, net)
+        s = stack_section(config, stack, net)
         pixels = s["batch_size"] * s["crop_size"] ** 2
         hours[net] = steps * STEP_SECONDS[net] * pixels / MEASURED_PIXELS / 3600
     return hours

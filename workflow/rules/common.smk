@@ -15,6 +15,7 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from tgan.ground_truth import ground_truth_files, ground_truth_kind  # noqa: E402
+from tgan.options import stack_section  # noqa: E402
 from tgan.images import stack_sources as read_stack_sources  # noqa: E402
 from tgan.subsets import kfold  # noqa: E402
 
@@ -61,10 +62,9 @@ wildcard_constraints:
 
 
 def stack_settings(stack, section):
-    """A config section with the stack's own overrides (stacks: NAME: SECTION: ...) merged over it."""
-    merged = copy.deepcopy(config[section])
-    merged.update(config["stacks"][stack].get(section, {}))
-    return merged
+    """A config section with the stack's own overrides (stacks: NAME: SECTION: ...) merged over it (a deep copy:
+    the input functions change what they are given)."""
+    return copy.deepcopy(stack_section(config, stack, section))
 
 
 @cache
