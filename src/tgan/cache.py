@@ -3,9 +3,8 @@
 `segment` is one job per stack (the model loads once), and Snakemake reruns it whole when an image joins the
 stack: without a cache a 1,000-frame in-situ series would pay 1,000 x (three forward passes and the rough
 mask) for one new frame; `validate_inputs` likewise reads every image (and the OCR reads every scale bar).
-Snakemake removes a job's outputs before it runs, so the cache lives beside them
-(`results/STACK/segment_cache/`, `validate_cache/`), one file per image, named by a digest of everything its result depends on:
-the image file's bytes, the model files, the job's settings and the source of the modules that compute it.
+Snakemake removes a job's outputs before it runs, so the cache lives beside them (`results/STACK/segment_cache/`,
+`validate_cache/`), one file per image, named by a digest of everything its result depends on: the image file's bytes, the model files, the job's settings and the source of the modules that compute it.
 Change any of them and the entry is simply not found (and recomputed); nothing stale can be read back.
 """
 

@@ -6,8 +6,8 @@ Each image is segmented by NPsSegNet (of the stack, or of its segment_with stack
 segmenter; the answer is NPsSegNet's mask unless the rough mask outlines the particles clearly better
 (tgan.quality: the floor), and both candidates are kept in npssegnet/ and rough_masks/; an NPsSegNet with a
 second channel (npssegnet.instances boundary or distance) also writes where touching particles meet to
-boundaries/, along which psd splits the answer, whichever it is. When NPsSegNet failed its own check, with self_checks.on_failure fallback, the
-rough masks answer every image (method rough_masks, tgan.fallback), split by psd's watershed alone; the quality
+boundaries/, along which psd splits the answer, whichever it is. When NPsSegNet failed its own check, with
+self_checks.on_failure fallback, the rough masks answer every image (method rough_masks, tgan.fallback), split by psd's watershed alone; the quality
 estimate is still NPsSegNet's agreements with itself and with them (low: nothing confirms the rough masks). An
 image segmented before with the same model, settings and code is read back from results/STACK/segment_cache/
 (tgan.cache) instead of segmented again."""
