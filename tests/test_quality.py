@@ -86,7 +86,7 @@ def test_assess_answers_with_the_mask_that_outlines_the_particles():
         return blurred_truth(np.fliplr(labels) if np.array_equal(img, np.fliplr(image)) else np.flipud(labels), 1.0)
 
     bad_rough = ndimage.binary_dilation(truth, iterations=5)
-    answer, figures = quality.assess(image, good_prob, bad_rough, 0.5, network)
+    answer, _, figures = quality.assess(image, good_prob, bad_rough, 0.5, network)
     assert figures["answer"] == "npssegnet" and np.array_equal(answer, good_prob >= 0.5)
     assert figures["agreement_flips"] > 0.95
     assert figures["agreement_objects"] < 0.5  # the swollen rough mask merges most particles
@@ -97,14 +97,14 @@ def test_assess_answers_with_the_mask_that_outlines_the_particles():
     thin_prob = blurred_truth(ndimage.binary_erosion(labels > 0), 1.0)
     slightly = quality.contrast(image, truth) / quality.contrast(image, thin_prob >= 0.5)
     assert 1.0 < slightly < quality.CONTRAST_MARGIN
-    assert quality.assess(image, thin_prob, truth, 0.5, lambda img: thin_prob)[1]["answer"] == "npssegnet"
+    assert quality.assess(image, thin_prob, truth, 0.5, lambda img: thin_prob)[2]["answer"] == "npssegnet"
 
     # NPsSegNet's mask misses half the particles, with outlines as good as the rough mask's: the contrast does
     # not tell them apart, the share of the image's variance that each explains does
     half_prob = blurred_truth(np.where(labels <= labels.max() // 2, labels, 0), 1.0)
     ratio = quality.contrast(image, truth) / quality.contrast(image, half_prob >= 0.5)
     assert ratio < quality.CONTRAST_MARGIN
-    answer, figures = quality.assess(image, half_prob, truth, 0.5, lambda img: half_prob)
+    answer, _, figures = quality.assess(image, half_prob, truth, 0.5, lambda img: half_prob)
     assert figures["explained_rough"] > quality.EXPLAINED_MARGIN * figures["explained_npssegnet"]
     assert figures["answer"] == "rough_masks" and np.array_equal(answer, truth)
     assert figures["agreement_objects"] == pytest.approx(quality.object_agreement(half_prob >= 0.5, truth))
@@ -112,13 +112,13 @@ def test_assess_answers_with_the_mask_that_outlines_the_particles():
                                                         figures["explained_rough"]]))
 
     # an NPsSegNet that failed its self-check only estimates: the rough mask answers, and its figures count
-    answer, figures = quality.assess(image, good_prob, bad_rough, 0.5, network, npssegnet_may_answer=False)
+    answer, _, figures = quality.assess(image, good_prob, bad_rough, 0.5, network, npssegnet_may_answer=False)
     assert figures["answer"] == "rough_masks" and np.array_equal(answer, bad_rough)
     assert figures["quality"] == np.mean([figures["agreement_flips"], figures["agreement_objects"],
                                           figures["explained_rough"]])
 
     bad_prob = ndimage.gaussian_filter(np.roll(truth, 6, axis=1).astype(float), 1.0)  # shifted off the particles
-    answer, figures = quality.assess(image, bad_prob, truth, 0.5, lambda img: bad_prob)
+    answer, _, figures = quality.assess(image, bad_prob, truth, 0.5, lambda img: bad_prob)
     assert figures["answer"] == "rough_masks" and np.array_equal(answer, truth)
     assert figures["quality"] < 0.75  # NPsSegNet's mask shares no particle with the rough mask
 
@@ -134,7 +134,7 @@ def test_the_quality_estimate_ranks_worse_answers_lower():
         prob = np.clip(blurred_truth(labels, 1.0 + 4 * noise) + noise * rng.normal(size=truth.shape), 0, 1)
         rough = blurred_truth(labels, 1.0) + noise * rng.normal(size=truth.shape) >= 0.5
         noisy = lambda img, p=prob: p  # noqa: E731 - flips do not move its noise: it disagrees with itself
-        answer, figures = quality.assess(image, prob, rough, 0.5, noisy)
+        answer, _, figures = quality.assess(image, prob, rough, 0.5, noisy)
         estimates.append(figures["quality"])
         true_scores.append(quality.iou(answer, truth))
     assert true_scores[0] > true_scores[1] > true_scores[2]
@@ -159,3 +159,21 @@ def test_the_summary_gets_each_images_answer_and_the_stacks_mean_quality():
     assert out.loc[ALL_IMAGES, "answer"] == "npssegnet: 2 images, rough_masks: 1 images"
     line = quality.log_doubtful("s", quality.with_quality(summary, table))
     assert "rough masks outline 1 of 3 images better than NPsSegNet: b" in line and "overlays first): b" in line
+
+
+def test_assess_redraws_npssegnets_outlines_as_the_rough_masks_are_drawn():
+    """A network whose outlines lie inside the particles (as NPsSegNet's inside the rough masks' it learned from)
+    answers with each particle redrawn at the rough masks' edge level; its flip agreement stays its own."""
+    from tgan.rough_masks import outline
+
+    image, labels = particle_image((192, 192), radii=(10,) * 12, seed=5, noise=0.01)
+    image = ndimage.gaussian_filter(image, 1.0)  # a soft edge, as a microscope's
+    truth = labels > 0
+    tight = blurred_truth(ndimage.binary_erosion(truth, iterations=2), 1.0)
+    redraw = outline({"edge_level": 0.25}, "bright")
+    plain, raw, plain_figures = quality.assess(image, tight, truth, 0.5, lambda img: tight)
+    answer, candidate, figures = quality.assess(image, tight, truth, 0.5, lambda img: tight, outline=redraw)
+    assert np.array_equal(raw, tight >= 0.5) and np.array_equal(candidate, redraw(image, tight >= 0.5))
+    assert quality.iou(candidate, truth) > 0.9 > quality.iou(raw, truth) + 0.2  # 0.94 and 0.67
+    assert figures["agreement_flips"] == plain_figures["agreement_flips"]
+    assert outline({"edge_level": 0.0}, "bright") is None

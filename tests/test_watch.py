@@ -32,7 +32,7 @@ from tgan.images import import_image, read_image, read_mask, write_image
 from tgan.npssegnet import load_model, probability, train_npssegnet
 from tgan.options import NPsSegNetOptions, PSDOptions
 from tgan.psd import find_particles
-from tgan.rough_masks import make_segmenter
+from tgan.rough_masks import make_segmenter, outline
 from tgan.training import set_threads
 from tgan.watch import Session, Settings, Watcher
 from workflow_helpers import ROOT
@@ -149,8 +149,8 @@ def test_every_good_frame_gives_one_row_set(session):
 
 
 def test_each_frame_gets_the_floor_and_quality_estimate_of_the_workflow(session, model):
-    """As the workflow's segment does: the frame's answer is NPsSegNet's mask or the stack's rough mask, whichever
-    has the higher contrast, with the same quality estimate (recomputed here from the frame and the model)."""
+    """As the workflow's segment does: the frame's answer is NPsSegNet's mask (its outlines redrawn as the rough
+    masks' are) or the stack's rough mask, whichever has the higher contrast, with the same quality estimate (recomputed here from the frame and the model)."""
     work, _, _, summary = session
     net = load_model(model, torch.device("cpu"))
     settings = stack_settings(load_config([str(work / "live.yaml")]), "insitu")  # as the watcher reads them
@@ -159,8 +159,9 @@ def test_each_frame_gets_the_floor_and_quality_estimate_of_the_workflow(session,
         image, _ = import_image(work / "in" / f"{row.image}.png", 0, None, None)  # as the watcher reads it
         rough = make_segmenter(settings.rough_masks, settings.polarity, torch.device("cpu"))(image)
         prob = probability(net, image, torch.device("cpu"), settings.segment)
-        answer, figures = quality.assess(image, prob, rough, 0.5,
-                                         lambda f: probability(net, f, torch.device("cpu"), settings.segment))
+        answer, _, figures = quality.assess(image, prob, rough, 0.5,
+                                            lambda f: probability(net, f, torch.device("cpu"), settings.segment),
+                                            outline=outline(settings.rough_masks, settings.polarity))
         assert row.answer == figures["answer"] and row.quality == pytest.approx(figures["quality"], abs=1e-3)
         assert 0.0 < row.quality <= 1.0
         assert np.array_equal(read_mask(work / "out" / "masks" / f"{row.image}.png"), answer)

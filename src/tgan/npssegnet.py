@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -459,15 +460,19 @@ def segment(net: nn.Module, image: np.ndarray, device: torch.device, opts: Segme
 
 
 def answer(net: nn.Module, image: np.ndarray, rough: np.ndarray, device: torch.device, opts: SegmentOptions,
-           npssegnet_may_answer: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
+           npssegnet_may_answer: bool = True, outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+           ) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
     """(the image's answer, NPsSegNet's own masks, the figures): the floor and quality estimate of tgan.quality
-    with this network, run on the image and on its flips; what `segment` and `tgan watch` give each image. The own
-    masks are `npssegnet` and, for a network with a boundary channel that may answer, `boundary` (where touching
-    particles meet: psd splits the answer along them, whichever mask it is)."""
+    with this network, run on the image and on its flips; what `segment` and `tgan watch` give each image.
+    outline: (image, mask) -> mask, the rough masks' outline redrawing (rough_masks.outline), applied to
+    NPsSegNet's mask too. The own masks are `npssegnet` (redrawn) and, for a network with a boundary channel
+    that may answer, `boundary` (where touching particles meet: psd splits the answer along them, whichever
+    mask it is)."""
     out = logits(net, image, device, opts)
-    answered, figures = quality.assess(image, particle_probability(out), rough, opts.threshold,
-                                       lambda flipped: probability(net, flipped, device, opts), npssegnet_may_answer)
-    own = {"npssegnet": particle_mask(out, opts.threshold)}
+    answered, candidate, figures = quality.assess(
+        image, particle_probability(out), rough, opts.threshold, lambda flipped: probability(net, flipped, device, opts),
+        npssegnet_may_answer, outline)
+    own = {"npssegnet": candidate}
     boundary = boundary_mask(out, opts.threshold, net.instances, opts.seed_depth)
     if boundary is not None and npssegnet_may_answer:
         own["boundary"] = boundary

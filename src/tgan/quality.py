@@ -93,13 +93,19 @@ def contrast(image: np.ndarray, mask: np.ndarray, gradient: np.ndarray | None = 
 
 
 def assess(image: np.ndarray, prob: np.ndarray, rough: np.ndarray, threshold: float,
-           probability: Callable[[np.ndarray], np.ndarray], npssegnet_may_answer: bool = True) -> tuple[np.ndarray, dict]:
-    """(the image's answer, its figures): NPsSegNet's mask (`prob` >= threshold), or the rough mask where its
-    contrast is more than CONTRAST_MARGIN times higher or it explains more than EXPLAINED_MARGIN times the
-    variance (always, when NPsSegNet may not answer: it failed its self-check), and the quality estimate.
-    `probability` is the network (image -> probability), run on the flipped image."""
+           probability: Callable[[np.ndarray], np.ndarray], npssegnet_may_answer: bool = True,
+           outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(the image's answer, NPsSegNet's candidate, the figures): NPsSegNet's mask (`prob` >= threshold, its
+    outlines redrawn by `outline` where given, as the rough masks' are), or the rough mask where its contrast is
+    more than CONTRAST_MARGIN times higher or it explains more than EXPLAINED_MARGIN times the variance (always,
+    when NPsSegNet may not answer: it failed its self-check), and the quality estimate. `probability` is the
+    network (image -> probability), run on the flipped image: the flip agreement is the network's own, before
+    any redrawing."""
     mask = prob >= threshold
-    return decide(image, mask, rough, flip_agreement(probability, image, mask, threshold), npssegnet_may_answer)
+    agreement = flip_agreement(probability, image, mask, threshold)
+    candidate = mask if outline is None else outline(image, mask)
+    answer, figures = decide(image, candidate, rough, agreement, npssegnet_may_answer)
+    return answer, candidate, figures
 
 
 def decide(image: np.ndarray, mask: np.ndarray, rough: np.ndarray, agreement_flips: float,

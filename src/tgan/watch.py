@@ -46,6 +46,7 @@ from .images import IMAGE_SUFFIXES, ImageFileError, boundary_path, count_frames,
 from .npssegnet import answer, boundary_mask, logits, particle_mask
 from .options import PSDOptions, SegmentOptions
 from .psd import PARTICLE_COLUMNS, counted, measure, summarise
+from .rough_masks import outline
 
 log = logging.getLogger("tgan.watch")
 
@@ -182,6 +183,7 @@ class Watcher:
         as in the workflow's segment; None: NPsSegNet's mask alone, one forward pass (`tgan watch --fast`)."""
         self.net, self.device, self.folder, self.out, self.settings = net, device, folder, out, settings
         self.rough = rough
+        self.outline = outline(settings.rough_masks, settings.polarity)  # NPsSegNet's outlines as the workflow's
         self.settle, self.poll, self.last_n, self.refresh = settle, poll, last_n, refresh
         self.session = Session(out)
         self.arrivals: dict[str, Arrival] = {}
@@ -281,9 +283,11 @@ class Watcher:
         opts = self.settings.segment
         if self.rough is None:
             out = logits(self.net, image, self.device, opts)
-            return (particle_mask(out, opts.threshold), {"answer": "npssegnet", "quality": float("nan")},
+            mask = particle_mask(out, opts.threshold)
+            return (mask if self.outline is None else self.outline(image, mask),
+                    {"answer": "npssegnet", "quality": float("nan")},
                     boundary_mask(out, opts.threshold, self.net.instances, opts.seed_depth))
-        answered, own, figures = answer(self.net, image, self.rough(image), self.device, opts)
+        answered, own, figures = answer(self.net, image, self.rough(image), self.device, opts, outline=self.outline)
         return answered, figures, own.get("boundary")
 
     def render(self) -> None:

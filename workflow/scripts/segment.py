@@ -3,7 +3,8 @@ load; quality.csv, each image's label-free quality figures and which mask is its
 method that made the masks and why.
 
 Each image is segmented by NPsSegNet (of the stack, or of its segment_with stack) and by the stack's rough-mask
-segmenter; the answer is NPsSegNet's mask unless the rough mask outlines the particles clearly better
+segmenter; NPsSegNet's outlines are redrawn at the rough masks' edge level (rough_masks.edge_level); the
+answer is NPsSegNet's mask unless the rough mask outlines the particles clearly better
 (tgan.quality: the floor), and both candidates are kept in npssegnet/ and rough_masks/; an NPsSegNet with a
 second channel (npssegnet.instances boundary or distance) also writes where touching particles meet to
 boundaries/, along which psd splits the answer, whichever it is. When NPsSegNet failed its own check, with
@@ -31,6 +32,7 @@ method = fallback.segmentation(checks.outcome(snakemake.input.check), fallback.M
                                params.on_failure, snakemake.wildcards.stack)
 rough_model = snakemake.input.get("rough_model")
 rough_segmenter = rough_masks.make_segmenter(params.rough_masks, params.polarity, device, rough_model, options)
+outline = rough_masks.outline(params.rough_masks, params.polarity)  # NPsSegNet's outlines drawn as the rough masks'
 net = npssegnet.load_model(snakemake.input.model, device)
 print(f"method {method.method}: {method.reason}")
 # what an image's masks and figures depend on besides the image itself (tgan.cache)
@@ -45,7 +47,7 @@ def segment_image(image: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
     them and passed its check) and its figures."""
     rough = rough_segmenter(image)
     answer, own, figures = npssegnet.answer(net, image, rough, device, options,
-                                            npssegnet_may_answer=method.method != "rough_masks")
+                                            npssegnet_may_answer=method.method != "rough_masks", outline=outline)
     return {"answer": answer, "rough_masks": rough} | own, figures
 
 
