@@ -305,3 +305,26 @@ def test_list_images_takes_em_formats_and_skips_emi_with_its_ser(tmp_path):
     for name in ["a.dm3", "b.DM4", "c.emd", "d.emi", "d_1.ser", "e.emi", "f.txt"]:
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in list_images(tmp_path)] == ["a.dm3", "b.DM4", "c.emd", "d_1.ser", "e.emi"]
+
+
+def test_import_of_a_validated_image_reads_only_its_pixels(tmp_path, monkeypatch):
+    """import_image's step takes validate_inputs' record (bar cut, calibration, scale bar, annotations) and reads
+    the pixels alone: the same image, with nothing found again; a file changed since is refused by name."""
+    import tgan.images as images
+
+    data = sixteen_bit((60, 50))
+    data[48:] = 0
+    data[52:55, 5:40] = 65535
+    fei = "[Image]\nResolutionX=50\nResolutionY=48\n[Scan]\nPixelWidth=2e-09\nPixelHeight=2e-09\n"
+    tifffile.imwrite(tmp_path / "sem.tif", data, extratags=[(34682, "s", 0, fei, True)])
+    image, record = import_image(tmp_path / "sem.tif", 0, None, None)
+
+    def found_again(*_args, **_kwargs):
+        raise AssertionError("found again although the record has it")
+
+    for name in ("read_scale_bar", "annotation_regions", "data_bar_rows", "bottom_bar_rows", "read_calibration"):
+        monkeypatch.setattr(images, name, found_again)
+    assert np.array_equal(images.import_validated(record), image) and image.shape == (48, 50)
+    tifffile.imwrite(tmp_path / "sem.tif", sixteen_bit((30, 50)))
+    with pytest.raises(ImageFileError, match=r"sem\.tif: .*changed since"):
+        images.import_validated(record)

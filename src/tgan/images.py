@@ -398,6 +398,21 @@ def import_image(path: str | os.PathLike, frame: int, crop: dict[str, int] | Non
                    "ignore": annotation_regions(image)}
 
 
+def import_validated(record: dict) -> np.ndarray:
+    """The image of `import_image`, given the record that validate_inputs wrote when it read the file
+    (validated.json): only the pixels are read again. The metadata, the information bar, the scale bar's
+    OCR and the annotation scan are in the record already (one pass per image: they cost most of an import).
+    A file that changed since gives another shape, and is refused: validate the stack again."""
+    path = Path(record["source"])
+    data, _ = _read_frame(path, record["frame"])
+    image = _to_image(data, record["crop"], path)
+    if list(image.shape) != list(record["shape"]):
+        raise ImageFileError(f"{path}: {image.shape[1]} x {image.shape[0]} px after the crop, but "
+                             f"{record['shape'][1]} x {record['shape'][0]} px when the stack was validated: the "
+                             "file changed since; run the workflow again (validate_inputs reads it anew)")
+    return image
+
+
 def scale_bar_check(pixel_size_nm: float, scale_bar: ScaleBar) -> str | None:
     """The warning when the file's metadata and the scale bar burned into its image disagree by more than
     SCALE_BAR_AGREEMENT (one of them is wrong: a figure resampled after export, a wrong magnification entry);
