@@ -45,6 +45,12 @@ _K_SIGNIFICANT = 6.0
 # The 14 clean 640 px STEM catalyst images have 0.01-0.09, the same images at 100 e-/px or less 0.33-4.6; on
 # clean images the support's texture, not noise, is the background, and the threshold already deals with it.
 _NOISY = 0.2
+_NOISY_SIGMA = 0.25
+_EDGE_MARGIN = 0.0
+_EDGE_SIGMA = 2.0
+_REFINE = 0.0
+_TEXTURE_FLOOR = 0.5
+_NOISE_STRENGTH = 4.0
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -98,6 +104,7 @@ def estimate_particle_radius(image: np.ndarray) -> float:
     support = coarse > filters.threshold_otsu(coarse)  # particles sit on the support, not in vacuum
     if support.mean() < _MIN_SUPPORT_FRACTION:  # no support/vacuum split, only particles picked out: every pixel
         support[:] = True
+    noise = pixel_noise(_downsample(image, base))
     score = np.empty(len(scales))
     for i, s in enumerate(scales):
         f = max(1, 2 ** int(np.floor(np.log2(s / 1.5))))  # keep s/f >= 1.5 px at each level
@@ -106,12 +113,24 @@ def estimate_particle_radius(image: np.ndarray) -> float:
         resp = -((s / f) ** 2) * ndi.gaussian_laplace(levels[f], s / f)
         sup = support[: resp.shape[0] * f : f, : resp.shape[1] * f : f][: resp.shape[0], : resp.shape[1]]
         v = resp[sup]
-        score[i] = (np.percentile(v, 99.5) - np.median(v)) / _mad_sigma(v)
+        strength, spread = np.percentile(v, 99.5) - np.median(v), _mad_sigma(v)
+        from_noise = noise / f * _log_norm(s / f)  # the pixel noise's share of the response's spread
+        texture = np.sqrt(max(spread**2 - from_noise**2, (_TEXTURE_FLOOR * spread) ** 2))
+        score[i] = strength / texture if strength >= _NOISE_STRENGTH * from_noise else 0.0
     best = score[1:-1].max()
     peaks = [i for i in range(1, len(scales) - 1)
              if score[i] >= score[i - 1] and score[i] >= score[i + 1] and score[i] >= 0.7 * best]
     i = peaks[0] if peaks else int(np.argmax(score))
     return float(1.6 * scales[i] * base)
+
+
+def _log_norm(s: float) -> float:
+    """L2 norm of the sampled scale-normalised Laplacian-of-Gaussian kernel s^2 LoG_s: the standard deviation of
+    its response to white noise of unit standard deviation."""
+    half = int(np.ceil(4 * s))
+    delta = np.zeros((2 * half + 1, 2 * half + 1), np.float64)
+    delta[half, half] = 1.0
+    return float(s**2 * np.linalg.norm(ndi.gaussian_laplace(delta, s)))
 
 
 def _split_solidity(mask: np.ndarray) -> float:
@@ -218,13 +237,28 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
     if polarity == "dark":
         image = 1.0 - image
     if radius is None:
-        mask, figures = two_phase_mask(image)
+        two_phase, figures = two_phase_mask(image)
         if is_two_phase(figures):
-            return mask
+            return two_phase
     r = float(radius) if radius is not None else estimate_particle_radius(image)
     r = max(r, 1.0)
+    mask, noisy = _tophat_mask(image, r)
+    if noisy and radius is None and _REFINE:
+        sizes = np.bincount(ndi.label(mask)[0].ravel())[1:]
+        if len(sizes) >= 3:
+            r2 = float(np.sqrt(np.median(sizes) / np.pi)) * _REFINE
+            if not r / 1.3 <= r2 <= 1.3 * r:
+                mask, noisy = _tophat_mask(image, max(r2, 1.0))
+    if radius is None and _EDGE_MARGIN and edge_strength(image, two_phase, _EDGE_SIGMA) > _EDGE_MARGIN * edge_strength(image, mask, _EDGE_SIGMA):
+        return two_phase
+    return mask
 
+
+def _tophat_mask(image, r):
     tophat, bg, level, threshold = _tophat(image, r, r / 4.0)
+    noisy = pixel_noise(image) > _NOISY * (threshold - level)
+    if noisy:
+        tophat, bg, level, threshold = _tophat(image, r, _NOISY_SIGMA * r)
     mask = fill_rims(tophat > threshold)
 
     labels, _ = ndi.label(mask)
@@ -234,10 +268,18 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
         if keep[p.label] and p.axis_major_length > _MAX_ELONGATION * max(p.axis_minor_length, 1.0):
             keep[p.label] = False
     keep[0] = False
-    if pixel_noise(image) > _NOISY * (threshold - level):
+    if noisy:
         keep &= significant_components(image - bg, labels, sizes)
     mask = ndi.binary_fill_holes(keep[labels])
-    return ndi.binary_opening(mask, morphology.disk(max(1, round(r / 6.0))).astype(bool))
+    return ndi.binary_opening(mask, morphology.disk(max(1, round(r / 6.0))).astype(bool)), noisy
+
+
+def edge_strength(image, mask, sigma):
+    g = ndi.gaussian_gradient_magnitude(image, sigma)
+    b = mask ^ ndi.binary_erosion(mask)
+    if b.sum() < 10:
+        return 0.0
+    return float(np.median(g[b]) / (np.median(g) + 1e-12))
 
 
 def _tophat(image: np.ndarray, r: float, sigma: float) -> tuple[np.ndarray, np.ndarray, float, float]:
