@@ -64,7 +64,7 @@ def make_segmenter(settings: dict, polarity: str, device: torch.device,
     outer edge when settings' edge_level is above 0 (see `edges`). `segment` is the stack's own
     setting: how the `model` method segments (tiles, threshold), as the stack's segment rule would."""
     segmenter = _method_segmenter(settings, polarity, device, model_path, segment)
-    level = settings.get("edge_level", 0.0)
+    level = settings["edge_level"]
     if not level:
         return segmenter
     return lambda image: edges.refine_edges(image, segmenter(image), polarity, level)
@@ -73,15 +73,15 @@ def make_segmenter(settings: dict, polarity: str, device: torch.device,
 def _method_segmenter(settings: dict, polarity: str, device: torch.device,
                       model_path: str | os.PathLike | None,
                       segment: SegmentOptions) -> Callable[[np.ndarray], np.ndarray]:
-    method = settings.get("method", "classical")
+    method = settings["method"]
     if method == "classical":
         return lambda image: classical.classical_mask(image, polarity)
     if method == "sam":
         from segment_anything import SamAutomaticMaskGenerator
 
-        sam = load_sam(settings.get("checkpoint"), settings.get("model_type", "vit_b"), device)
-        generator = SamAutomaticMaskGenerator(sam, points_per_side=settings.get("points_per_side", 32))
-        max_area = settings.get("max_area_fraction", 0.05)
+        sam = load_sam(settings["checkpoint"], settings["model_type"], device)
+        generator = SamAutomaticMaskGenerator(sam, points_per_side=settings["points_per_side"])
+        max_area = settings["max_area_fraction"]
         return lambda image: sam_mask(image, generator, polarity, max_area)
     if method == "model":
         if model_path is None:
