@@ -242,10 +242,19 @@ def validate_config(config: dict) -> dict:
         validate(config, str(SCHEMA), set_default=True)
     except WorkflowError as err:
         raise ValueError(f"{err}\n(settings and their defaults: {SCHEMA})") from None
-    # the defaults filled in are the schema's own objects, one for every stack that lacks the key: copies instead
-    config.update(copy.deepcopy(config))
+    # a default filled in is the schema's own object, the same one in every stack that lacks the key: copies instead
+    config.update(_unshared(config))
     _refuse_idle_settings(config)
     return config
+
+
+def _unshared(value):
+    """A copy in which no dict or list appears twice (deepcopy keeps shared objects shared)."""
+    if isinstance(value, dict):
+        return {key: _unshared(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unshared(item) for item in value]
+    return value
 
 
 def _refuse_moved_keys(config: dict) -> None:
