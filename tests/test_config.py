@@ -55,7 +55,8 @@ def test_options_take_their_defaults_from_the_schema():
     assert dataclasses.asdict(PSDOptions()) == defaults("psd")
     top = schema()["properties"]
     assert SegmentOptions().tile == top["segment"]["properties"]["tile"]["default"]
-    assert NPsSegNetOptions().members == top["experimental"]["properties"]["npssegnet"]["properties"]["members"]["default"]
+    experimental = top["experimental"]["properties"]["npssegnet"]["properties"]
+    assert NPsSegNetOptions().members == experimental["members"]["default"]
     assert NPsSegNetOptions(epochs=3).decoder_channels is not NPsSegNetOptions().decoder_channels  # no shared list
 
 
@@ -97,11 +98,14 @@ def test_a_setting_that_moved_to_experimental_is_named_with_its_new_place(config
 
 
 @pytest.mark.parametrize("config, message", [
-    ({"experimental": {"npssegnet": {"pseudo_labels": "all"}}}, "pseudo_labels 'all' does nothing while npssegnet.real_fraction is 0"),
+    ({"experimental": {"npssegnet": {"pseudo_labels": "all"}}},
+     "pseudo_labels 'all' does nothing while npssegnet.real_fraction is 0"),
     ({"stacks": {"s": {"images": "x", "experimental": {"npssegnet": {"ignore_band_px": 1}}}}},
      "stack s: experimental.npssegnet.ignore_band_px 1 does nothing"),
-    ({"experimental": {"cyclegan": {"encoder": "resnet18"}}}, "experimental.cyclegan.encoder: the UNet\\+\\+ discriminator's"),
-    ({"npssegnet": {"encoder_depth": 3}}, "npssegnet.decoder_channels \\[256, 128, 64, 32, 16\\]: one entry per encoder stage"),
+    ({"experimental": {"cyclegan": {"encoder": "resnet18"}}},
+     "experimental.cyclegan.encoder: the UNet\\+\\+ discriminator's"),
+    ({"npssegnet": {"encoder_depth": 3}},
+     "npssegnet.decoder_channels \\[256, 128, 64, 32, 16\\]: one entry per encoder stage"),
     ({"rough_masks": {"from_stack": "t"}}, "rough_masks.from_stack does nothing with method classical"),
 ])
 def test_a_setting_that_would_do_nothing_is_refused(config, message):

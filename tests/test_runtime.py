@@ -28,7 +28,8 @@ def test_paper_steps_are_epochs_times_crops_over_batch():
 def test_hours_follow_the_pixels_of_a_batch_and_the_members():
     base = stack_hours(paper({"s": {"images": "x"}}), "s")
     assert base["cyclegan"] == pytest.approx(7500 * STEP_SECONDS["cyclegan"] / 3600)
-    half = stack_hours(paper({"s": {"images": "x", "cyclegan": {"crop_size": 256}, "experimental": {"npssegnet": {"members": 3}}}}), "s")
+    half = stack_hours(paper({"s": {"images": "x", "cyclegan": {"crop_size": 256},
+                                    "experimental": {"npssegnet": {"members": 3}}}}), "s")
     assert half["cyclegan"] == pytest.approx(base["cyclegan"] / 4)
     assert half["npssegnet"] == pytest.approx(base["npssegnet"] * 3)
     assert half["pix2pix"] == pytest.approx(base["pix2pix"])

@@ -25,7 +25,8 @@ T = TypeVar("T")
 WORKFLOW = Path(__file__).resolve().parents[2]
 SCHEMA = WORKFLOW / "workflow" / "schemas" / "config.schema.yaml"
 # The step sections: global settings that a stack may override (stacks: NAME: SECTION:).
-STEP_SECTIONS = ("split_subsets", "rough_masks", "pix2pix", "synthesize_masks", "cyclegan", "npssegnet", "segment", "psd")
+STEP_SECTIONS = ("split_subsets", "rough_masks", "pix2pix", "synthesize_masks", "cyclegan", "npssegnet", "segment",
+                 "psd")
 
 
 @cache
