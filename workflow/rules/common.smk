@@ -10,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 # the package in src/ (the Snakefile puts it on sys.path)
 from tgan.ground_truth import ground_truth_files, ground_truth_kind
 from tgan.options import merged_section
-from tgan.images import stack_sources as read_stack_sources
+from tgan.images import FrameCounts, stack_sources as read_stack_sources
 from tgan.subsets import kfold
 
 
@@ -62,11 +62,18 @@ def stack_settings(stack, section):
     return merged_section(config, STACK_CONFIG[stack], section)
 
 
+# The frame counts of the stacks' EM files, by path, size and time: every parse of the workflow (each cluster job's
+# too) lists the stacks' images, and reads no file header that it read before.
+FRAME_COUNTS = FrameCounts(Path(".snakemake") / "tgan" / "frame_counts.json")
+
+
 @cache
 def stack_sources(stack):
     """{image name: (source file, frame)} of a stack's image folder; a file with several frames gives
     several images (NAME_f000, NAME_f001, ...). Cached: the files' headers are read once per run."""
-    return read_stack_sources(STACK_CONFIG[stack]["images"])
+    sources = read_stack_sources(STACK_CONFIG[stack]["images"], FRAME_COUNTS)
+    FRAME_COUNTS.save()
+    return sources
 
 
 def stack_images(stack):
