@@ -99,14 +99,21 @@ def test_a_setting_that_moved_to_experimental_is_named_with_its_new_place(config
 
 @pytest.mark.parametrize("config, message", [
     ({"experimental": {"npssegnet": {"pseudo_labels": "all"}}},
-     "pseudo_labels 'all' does nothing while npssegnet.real_fraction is 0"),
+     "experimental.npssegnet.pseudo_labels 'all' does nothing without npssegnet.real_fraction above 0"),
     ({"stacks": {"s": {"images": "x", "experimental": {"npssegnet": {"ignore_band_px": 1}}}}},
-     "stack s: experimental.npssegnet.ignore_band_px 1 does nothing"),
+     "stack s: experimental.npssegnet.ignore_band_px 1 does nothing without npssegnet.real_fraction above 0"),
+    ({"stacks": {"s": {"images": "x"}}, "experimental": {"npssegnet": {"ignore_band_px": 1}}},
+     "experimental.npssegnet.ignore_band_px 1 does nothing without npssegnet.real_fraction above 0 .* in any stack"),
     ({"experimental": {"cyclegan": {"encoder": "resnet18"}}},
-     "experimental.cyclegan.encoder: the UNet\\+\\+ discriminator's"),
+     "experimental.cyclegan.encoder 'resnet18' does nothing without experimental.cyclegan.discriminator unetplusplus"),
     ({"npssegnet": {"encoder_depth": 3}},
-     "npssegnet.decoder_channels \\[256, 128, 64, 32, 16\\]: one entry per encoder stage"),
-    ({"rough_masks": {"from_stack": "t"}}, "rough_masks.from_stack does nothing with method classical"),
+     "npssegnet.decoder_channels \\[256, 128, 64, 32, 16\\]: one entry per encoder stage, 3 with encoder_depth 3"),
+    ({"stacks": {"s": {"images": "x", "pix2pix": {"decoder_channels": [32, 16, 8]}}}},
+     "stack s: pix2pix.decoder_channels \\[32, 16, 8\\]: one entry per encoder stage, 5"),
+    ({"rough_masks": {"from_stack": "t"}}, "rough_masks.from_stack 't' does nothing without rough_masks.method model"),
+    ({"rough_masks": {"points_per_side": 16}}, "rough_masks.points_per_side 16 does nothing without rough_masks.method sam"),
+    ({"stacks": {"s": {"images": "x", "segment": {"seed_depth": 0.3}}}},
+     "stack s: segment.seed_depth 0.3 does nothing without npssegnet.instances distance"),
 ])
 def test_a_setting_that_would_do_nothing_is_refused(config, message):
     with pytest.raises(ValueError, match=message):
@@ -114,10 +121,17 @@ def test_a_setting_that_would_do_nothing_is_refused(config, message):
 
 
 def test_the_dependent_settings_are_accepted_where_they_act():
-    config = validate_config({"stacks": {"s": {"images": "x", "npssegnet": {"real_fraction": 0.5},
-                                               "experimental": {"npssegnet": {"pseudo_labels": "all"}}},
-                                         "t": {"images": "y"}},
-                              "experimental": {"cyclegan": {"discriminator": "unetplusplus", "encoder": "resnet18"}},
-                              "npssegnet": {"encoder_depth": 3, "decoder_channels": [64, 32, 16]}})
+    """A stack's own setting where the stack's other settings use it; a global one where one stack uses it (the
+    others leave it idle: it is the global setting of every stack)."""
+    config = validate_config({
+        "stacks": {"s": {"images": "x", "npssegnet": {"real_fraction": 0.5, "instances": "distance"},
+                         "experimental": {"npssegnet": {"pseudo_labels": "all"}}, "segment": {"seed_depth": 0.3}},
+                   "t": {"images": "y", "segment_with": "s", "segment": {"seed_depth": 0.2}},
+                   "u": {"images": "z", "rough_masks": {"method": "sam"}}},
+        "experimental": {"cyclegan": {"discriminator": "unetplusplus", "encoder": "resnet18"},
+                         "npssegnet": {"ignore_band_px": 1}},
+        "rough_masks": {"points_per_side": 16},
+        "npssegnet": {"encoder_depth": 3, "decoder_channels": [64, 32, 16]}})
     assert stack_section(config, "s", "npssegnet")["pseudo_labels"] == "all"
     assert stack_section(config, "t", "cyclegan")["encoder"] == "resnet18"
+    assert stack_section(config, "u", "rough_masks")["points_per_side"] == 16

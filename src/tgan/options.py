@@ -273,37 +273,60 @@ def _refuse_moved_keys(config: dict) -> None:
                                  f"{prefix}experimental: {section}: ... (the measured reason: {SCHEMA})")
 
 
+# Settings that act only with another setting of the same stack: (section, keys, what they need, whether a stack's
+# merged settings give it). `model` is the merged npssegnet section of the stack whose NPsSegNet segments it.
+DEPENDENT = (
+    ("npssegnet", ("pseudo_labels", "ignore_band_px"), "npssegnet.real_fraction above 0 (real crops to take "
+     "pseudo-labels from)", lambda get, model: get("npssegnet")["real_fraction"] > 0),
+    ("cyclegan", ("encoder", "encoder_depth", "decoder_channels"), "experimental.cyclegan.discriminator "
+     "unetplusplus (they are its encoder's)", lambda get, model: get("cyclegan")["discriminator"] == "unetplusplus"),
+    ("rough_masks", ("checkpoint", "model_type", "points_per_side", "max_area_fraction"), "rough_masks.method sam",
+     lambda get, model: get("rough_masks")["method"] == "sam"),
+    ("rough_masks", ("from_stack",), "rough_masks.method model", lambda get, model: get("rough_masks")["method"] == "model"),
+    ("segment", ("seed_depth",), "npssegnet.instances distance (of the NPsSegNet that segments the stack)",
+     lambda get, model: model["instances"] == "distance"),
+)
+
+
+def _name(section: str, key: str) -> str:
+    return f"experimental.{section}.{key}" if key in experimental_keys(section) else f"{section}.{key}"
+
+
 def _refuse_idle_settings(config: dict) -> None:
-    """Settings changed from their default that would change nothing, given another setting of the same stack."""
+    """Settings that would change nothing: a stack's own setting that its other settings leave idle, a global one
+    changed from its default that is idle in every stack, and decoder_channels that do not match encoder_depth."""
     stacks = config.get("stacks") or {}
-    for name in stacks or [None]:
+    names = list(stacks) or [None]
+
+    def getter(name):
+        return lambda section: stack_section(config, name, section)
+
+    def model(name):
+        return stack_section(config, (stacks.get(name) or {}).get("segment_with", name) if name else None, "npssegnet")
+
+    for section, keys, needs, acts in DEPENDENT:
+        active = {name: acts(getter(name), model(name)) for name in names}
+        for key in keys:
+            for name in stacks:
+                entry = stacks[name]
+                own = {**(entry.get(section) or {}), **((entry.get("experimental") or {}).get(section) or {})}
+                if key in own and not active[name]:
+                    raise ValueError(f"stack {name}: {_name(section, key)} {own[key]!r} does nothing without {needs}")
+            value = stack_section(config, None, section).get(key)
+            if key in defaults(section) and value != defaults(section)[key] and not any(active.values()):
+                raise ValueError(f"{_name(section, key)} {value!r} does nothing without {needs}"
+                                 + (" in any stack" if stacks else ""))
+            if key == "from_stack" and value is not None and not any(active.values()):
+                raise ValueError(f"rough_masks.from_stack {value!r} does nothing without {needs}")
+    for name in names:
         where = f"stack {name}: " if name else ""
-        nps = stack_section(config, name, "npssegnet")
-        unchanged = defaults("npssegnet")
-        if not nps["real_fraction"]:
-            for key in ("pseudo_labels", "ignore_band_px"):
-                if nps[key] != unchanged[key]:
-                    raise ValueError(f"{where}experimental.npssegnet.{key} {nps[key]!r} does nothing while "
-                                     "npssegnet.real_fraction is 0 (no real crops to take pseudo-labels from): set "
-                                     "real_fraction above 0 or leave it out")
-        gan = stack_section(config, name, "cyclegan")
-        if gan["discriminator"] != "unetplusplus":
-            changed = [key for key in ("encoder", "encoder_depth", "decoder_channels")
-                       if gan[key] != defaults("cyclegan")[key]]
-            if changed:
-                raise ValueError(f"{where}experimental.cyclegan.{', '.join(changed)}: the UNet++ discriminator's, "
-                                 "which do nothing with experimental.cyclegan.discriminator patchgan")
         for section in ("pix2pix", "npssegnet", "cyclegan"):
             net = stack_section(config, name, section)
             if section == "cyclegan" and net["discriminator"] != "unetplusplus":
                 continue
             if len(net["decoder_channels"]) != net["encoder_depth"]:
-                raise ValueError(f"{where}{section}.decoder_channels {net['decoder_channels']}: one entry per encoder "
-                                 f"stage, {net['encoder_depth']} with encoder_depth {net['encoder_depth']}")
-        rough = stack_section(config, name, "rough_masks")
-        if rough["method"] != "model" and "from_stack" in rough:
-            raise ValueError(f"{where}rough_masks.from_stack does nothing with method {rough['method']} (method "
-                             "model only)")
+                raise ValueError(f"{where}{_name(section, 'decoder_channels')} {net['decoder_channels']}: one entry "
+                                 f"per encoder stage, {net['encoder_depth']} with encoder_depth {net['encoder_depth']}")
 
 
 def from_dict(cls: type[T], values: dict[str, Any] | None) -> T:
