@@ -35,8 +35,8 @@ def schema() -> dict:
 
 
 def section_keys(section: str) -> list[str]:
-    """Every key of a step section, experimental ones included, in the schema's order (the order of the rules'
-    params, which Snakemake compares as written)."""
+    """Every key of a step section, experimental ones included, in the schema's order (the paper settings' order,
+    which the rules' params keep: `_key_order`)."""
     return list(schema()["$defs"][section]["properties"])
 
 
