@@ -1,19 +1,34 @@
 # tGAN: label-free segmentation of nanoparticles in EM images, with particle-size distributions.
 # Steps and rule names follow the method (see README.md); each step has its own rule file.
 
+import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
 
 min_version("9.0")
 
+# The Snakefile reads the config and the stack folders with the package in src/. The scripts import the installed
+# package (`make install`: an editable install of this src/) or, where none is installed (--sdm conda environments,
+# cluster nodes), the link workflow/scripts/tgan -> src/tgan (Snakemake appends a script's folder to sys.path,
+# after site-packages: tests run from another checkout set PYTHONPATH, tests/workflow_helpers.py).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-# The defaults live beside this file, so the workflow also runs from another directory
-# (snakemake -s path/to/Snakefile --directory my_project); --configfile adds to them.
+from tgan.options import validate_config  # noqa: E402
+
+
+# Every setting's default is in workflow/schemas/config.schema.yaml; config/config.yaml (beside this file, so the
+# workflow also runs from another directory: snakemake -s path/to/Snakefile --directory my_project) holds the
+# stacks, and --configfile adds to it. validate_config checks the merged config and fills in the schema's defaults
+# (snakemake.utils.validate with set_default=True), as `tgan watch` does.
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    validate_config(config)
+except ValueError as err:
+    raise WorkflowError(f"config: {err}") from None
 
 
 report: "workflow/report/workflow.rst"

@@ -2,8 +2,8 @@
 
     flock /tmp/cpu.lock python bench/cpu_steps.py [--threads 2]
 
-Trains pix2pix, the CycleGAN and NPsSegNet with config/config.yaml's settings (the paper's networks, batch 4 x 512²
-crops) on synthetic images, each twice with a different number of steps, and prints the time per step: the
+Trains pix2pix, the CycleGAN and NPsSegNet with the paper settings (the schema's defaults: the paper's networks,
+batch 4 x 512² crops) on synthetic images, each twice with a different number of steps, and prints the time per step: the
 difference of the two wall times over the difference of their steps, so that building the networks and writing the
 checkpoint cancel out. NPsSegNet's step includes its share of the per-epoch validation (one image in ten), as a
 training epoch of `count / batch_size` steps does. A few steps only: a rough figure, to say how long a run takes.

@@ -10,7 +10,7 @@ wall time. The step settings are the CPU preset's, config/presets/cpu.yaml (what
 the stacks and evaluation settings config/bench.yaml's: the merged config is written to results/bench/config.yaml.
 `--set SECTION.KEY=VALUE` changes one step setting for an ablation row (same seed), `--set seed=1` a top-level
 key (the spread over seeds); Snakemake then reruns only what that setting touches. `--rounds N` adds N
-model-adaptation rounds to every stack (stacks' adaptation_rounds) and a table for each round, whose "rough
+model-adaptation rounds to every stack (stacks' experimental.adaptation_rounds) and a table for each round, whose "rough
 masks" column is the previous round. `--heldout` adds a third stack, `emps_heldout`: nine other EMPS test
 images that no setting was ever chosen on (a check that a change does not only fit the bench's images; about
 25 min more on 2 cores). The data sets are not part of the project: without ../shared/data the script says so
@@ -75,7 +75,7 @@ def bench_config(settings: list[str], rounds: int, heldout: bool) -> Path:
         config["stacks"]["emps_heldout"] = {**emps, "images": "results/bench_data/emps_heldout"}
     if rounds:
         for stack in config["stacks"].values():
-            stack["adaptation_rounds"] = rounds
+            stack.setdefault("experimental", {})["adaptation_rounds"] = rounds
     apply_settings(config, settings)
     path = ROOT / "results" / "bench" / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,16 +84,17 @@ def bench_config(settings: list[str], rounds: int, heldout: bool) -> Path:
 
 
 def apply_settings(config: dict, settings: list[str]) -> None:
-    """The --set SECTION.KEY=VALUE (or top-level KEY=VALUE) overrides, in place."""
+    """The --set SECTION.KEY=VALUE (a top-level KEY=VALUE, or a deeper experimental.SECTION.KEY=VALUE) overrides,
+    in place."""
     for setting in settings:
         key, _, value = setting.partition("=")
-        section, _, name = key.partition(".")
         if not key or not value:
             sys.exit(f"--set {setting}: expected [SECTION.]KEY=VALUE, e.g. npssegnet.real_fraction=0 or seed=1")
-        if name:
-            config.setdefault(section, {})[name] = yaml.safe_load(value)
-        else:  # a top-level key such as seed
-            config[key] = yaml.safe_load(value)
+        *sections, name = key.split(".")
+        node = config
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[name] = yaml.safe_load(value)
 
 
 def checks_table(stacks: list[str]) -> str:

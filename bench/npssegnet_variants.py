@@ -30,13 +30,14 @@ from tgan.cli import load_config  # noqa: E402
 from tgan.evaluation import box_diameters  # noqa: E402
 from tgan.images import read_image, read_mask  # noqa: E402
 from tgan.npssegnet import load_model, probability, train_npssegnet  # noqa: E402
-from tgan.options import NPsSegNetOptions, PSDOptions, SegmentOptions, from_dict  # noqa: E402
+from tgan.options import NPsSegNetOptions, PSDOptions, SegmentOptions, from_dict, stack_section  # noqa: E402
 from tgan.psd import counted, find_particles  # noqa: E402
 
 
 def settings(section: str) -> dict:
-    """config.yaml's section with the CPU preset's on top (merged as Snakemake and `tgan watch` merge them)."""
-    return load_config([str(ROOT / "config" / "presets" / "cpu.yaml")])[section]
+    """A step section with the CPU preset's settings over the defaults, experimental ones included (merged as
+    Snakemake and `tgan watch` merge them)."""
+    return stack_section(load_config([str(ROOT / "config" / "presets" / "cpu.yaml")]), None, section)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     python bench/paper_size.py [--cores 2] [--steps 4] [--masks 16]   (run it under the CPU lock)
 
-Runs config/config.yaml (the paper settings: 512² crops, ResNet34 UNet++, 9-block CycleGAN, batch 4) unchanged
+Runs the paper settings (the schema's defaults: 512² crops, ResNet34 UNet++, 9-block CycleGAN, batch 4) unchanged
 except for how long each stage trains: one epoch of `--steps` batches for pix2pix and the CycleGAN, `--masks`
 synthetic masks (the virtual images: NPsSegNet's steps per epoch, and the forwards of gen1 and gen2) and one
 NPsSegNet epoch. The stack is the bench's ten HAADF-STEM images (640 to 2048 px) from ../shared/data with their
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from evaluation import DATA, SUBSETS, gpu_name, markdown  # noqa: E402
+from tgan.cli import load_config  # noqa: E402
 
 STACK = "stem_catalysts"
 
@@ -86,7 +87,7 @@ def main() -> None:
     for name in names:
         if not (images / name).exists():
             (images / name).symlink_to(folder / name)
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = load_config([])  # the paper settings: the schema's defaults
     settings = cut(config, args.steps, args.masks)
     (work / "cut.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),

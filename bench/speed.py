@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from tgan import networks  # noqa: E402
 from tgan.npssegnet import segment  # noqa: E402
-from tgan.options import SegmentOptions  # noqa: E402
+from tgan.options import NPsSegNetOptions, Pix2PixOptions, SegmentOptions  # noqa: E402
 from tgan.training import pick_device  # noqa: E402
 
 PRESETS = {
@@ -89,9 +89,10 @@ def main() -> None:
                   flush=True)
     if args.train:
         x = torch.rand(4, 1, 512, 512, device=device)
+        paper, gan = NPsSegNetOptions(), Pix2PixOptions()  # the paper settings: the schema's defaults
         stages = {
-            "npssegnet (paper)": networks.npssegnet(),
-            "pix2pix generator (paper)": networks.pix2pix_generator("resnet34", [256, 128, 64, 32, 16]),
+            "npssegnet (paper)": networks.npssegnet(paper.encoder, paper.decoder_channels, paper.encoder_depth),
+            "pix2pix generator (paper)": networks.pix2pix_generator(gan.encoder, gan.decoder_channels, gan.encoder_depth),
             "cyclegan generator (paper)": networks.ResnetGenerator(1, 1, 64, 9, identity_init=True),
         }
         for label, net in stages.items():

@@ -73,7 +73,7 @@ def test_a_speck_outside_the_rough_mask_is_not_added():
 
 def test_make_segmenter_applies_the_edge_level():
     image = blurred(TRUE, noise=0.0)
-    plain = make_segmenter({"method": "classical"}, "bright", torch.device("cpu"))(image)
+    plain = make_segmenter({"method": "classical", "edge_level": 0.0}, "bright", torch.device("cpu"))(image)
     moved = make_segmenter({"method": "classical", "edge_level": 0.25}, "bright", torch.device("cpu"))(image)
     assert plain.any()
     assert (moved == refine_edges(image, plain, "bright", 0.25)).all()

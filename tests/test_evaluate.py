@@ -173,7 +173,8 @@ def test_adaptation_round_is_scored_against_the_previous_round_with_its_stacks_s
     """A round has its stack's images and labels: its evaluation trains no k-fold models of its own, and its
     rough-mask column is the previous round's NPsSegNet."""
     root = make_labelled_stack(tmp_path / "labelled")
-    config = write_stacks(tmp_path / "stacks.yaml", {"lab": {"images": str(root / "images"), "adaptation_rounds": 1,
+    config = write_stacks(tmp_path / "stacks.yaml", {"lab": {"images": str(root / "images"),
+                                                             "experimental": {"adaptation_rounds": 1},
                                                              "ground_truth": {"masks": str(root / "masks")}}},
                           {"folds": 2})
     result = snakemake(tmp_path, "-n", "results/lab_round1/evaluation/metrics.csv", configs=[config])

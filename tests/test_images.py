@@ -185,6 +185,34 @@ def test_multi_page_tiff_frames_and_names(tmp_path):
         read_image(tmp_path / "tilt.tif", 3)
 
 
+def test_frame_counts_are_read_once_per_file_version(tmp_path, monkeypatch):
+    """FrameCounts opens an EM file's header only when the file is new or changed (size, time): the workflow lists
+    the stacks at every parse, each cluster job's too. PNG/JPEG files are never opened."""
+    from tgan import images
+
+    folder = tmp_path / "stack"
+    folder.mkdir()
+    tifffile.imwrite(folder / "tilt.tif", np.zeros((3, 16, 16), np.uint8), photometric="minisblack")
+    iio.imwrite(folder / "single.png", np.zeros((8, 8), np.uint8))
+    counted = []  # count_frames reads the header of an EM file (a PNG's count needs no reading)
+    monkeypatch.setattr(images, "count_frames", lambda path: counted.append(path.name) or count_frames(path))
+    cache = tmp_path / "cache" / "frames.json"
+
+    def parse():  # as the workflow lists a stack at each parse
+        counts = images.FrameCounts(cache)
+        sources = stack_sources(folder, counts)
+        counts.save()
+        return sources
+
+    first = parse()
+    assert sorted(counted) == ["single.png", "tilt.tif"] and len(first) == 4
+    counted.clear()
+    assert parse() == first and counted == ["single.png"]  # another parse: the tif's count from the file
+    tifffile.imwrite(folder / "tilt.tif", np.zeros((2, 16, 16), np.uint8), photometric="minisblack")
+    counted.clear()
+    assert sorted(parse()) == ["single", "tilt_f000", "tilt_f001"] and "tilt.tif" in counted
+
+
 def test_frame_names_that_clash_are_refused(tmp_path):
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((2, 8, 8), np.uint8), photometric="minisblack")
     iio.imwrite(tmp_path / "a_f001.png", np.zeros((8, 8), np.uint8))

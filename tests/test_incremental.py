@@ -18,6 +18,7 @@ import torch
 import yaml
 
 from tgan.images import read_mask
+from tgan.options import validate_config
 from tgan.training import load_checkpoint
 from workflow_helpers import ROOT, chain_jobs, make_image, make_stack, planned_jobs, snakemake, write_config
 
@@ -185,13 +186,17 @@ STEP_SECTIONS = [key for key, node in SCHEMA["properties"]["stacks"]["additional
 
 
 def schema_settings() -> dict[str, dict]:
-    """{dotted key: its schema} of every leaf setting: global ones (`seed`, `pix2pix.lr`, ...) and those of a
-    stack entry (`stacks.polarity`, `stacks.crop.top`, ...; its step sections are the global ones)."""
+    """{dotted key: its schema} of every leaf setting: global ones (`seed`, `pix2pix.lr`, `experimental.npssegnet.members`,
+    ...) and those of a stack entry (`stacks.polarity`, `stacks.crop.top`, ...; its step sections are the global ones).
+    A global section lists its own keys with their defaults beside a $ref to the types of every key of the step."""
     def leaves(prefix, node):
-        node = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else node
-        if "properties" not in node:
-            return {prefix: node}
-        return {k: v for key, child in node["properties"].items() for k, v in leaves(f"{prefix}.{key}", child).items()}
+        types = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else {}
+        children = node.get("properties") or types.get("properties")
+        if children is None:
+            return {prefix: {**types, **node}}
+        kinds = types.get("properties", {})
+        return {k: v for key, child in children.items()
+                for k, v in leaves(f"{prefix}.{key}", {**kinds.get(key, {}), **child}).items()}
 
     settings = {}
     for key, node in SCHEMA["properties"].items():
@@ -199,6 +204,8 @@ def schema_settings() -> dict[str, dict]:
             for entry, child in node["additionalProperties"]["properties"].items():
                 if "$ref" not in child:
                     settings |= leaves(f"stacks.{entry}", child)
+            own = SCHEMA["$defs"]["stack_experimental"]["properties"]  # beside the step sections' experimental keys
+            settings |= {f"stacks.experimental.{key}": child for key, child in own.items() if "$ref" not in child}
         else:
             settings |= leaves(key, node)
     return settings
@@ -269,13 +276,32 @@ def rules_by_stack(output: str) -> dict[str, set[str]]:
     return out
 
 
+def base_config() -> dict:
+    """The tests' config as the workflow merges it (config/config.yaml, config/tiny.yaml, tests/fast.yaml, STACKS)."""
+    return merged(*(yaml.safe_load(path.read_text()) for path in
+                    (ROOT / "config/config.yaml", ROOT / "config/tiny.yaml", FAST)), {"stacks": STACKS})
+
+
+def test_the_table_names_only_settings_and_its_refused_settings_are_refused():
+    """No entry of reruns.yaml names a setting the schema lacks, and each setting it calls `refused`, changed alone
+    on the tests' config, is refused before any job with a message that names it."""
+    settings = schema_settings()
+    assert not [key for key in RERUNS if not any(s == key or s.startswith(key + ".") for s in settings)]
+    validated = validate_config(base_config())
+    refused = [key for key in settings if declared_reruns(key) == "refused"]
+    assert len(refused) >= 8
+    for key in refused:
+        change = nested(key, changed_value(settings[key], current_value(validated, "s1", key)))
+        with pytest.raises(ValueError, match=re.escape(key.rsplit(".", 1)[-1])):
+            validate_config(merged(base_config(), change))
+
+
 def test_every_setting_reruns_what_the_table_declares(done):
     """For every leaf key of the config schema, a changed value on the finished run makes Snakemake (dry run,
     default rerun triggers) plan exactly the table's steps and what is downstream of them (which Snakemake's
     own --forcerun of those steps gives), for the stack whose setting changed and no other. Step and stack
     settings are changed two at a time, one in each stack; global settings one at a time, in both."""
-    base = merged(*(yaml.safe_load(path.read_text()) for path in
-                    (ROOT / "config/config.yaml", ROOT / "config/tiny.yaml", FAST)), {"stacks": STACKS})
+    base = validate_config(base_config())
     forced = {}
 
     def expected(entry) -> dict[str, set[str]]:
@@ -289,7 +315,8 @@ def test_every_setting_reruns_what_the_table_declares(done):
         output = snakemake_with(done, {}, "-n", changed=merged({"stacks": STACKS}, change))
         return rules_by_stack(output)
 
-    settings = {key: schema for key, schema in schema_settings().items() if declared_reruns(key) != "structure"}
+    settings = {key: schema for key, schema in schema_settings().items()
+                if declared_reruns(key) not in ("structure", "refused")}
     per_stack = [key for key in settings if key.startswith("stacks.") or key.split(".")[0] in STEP_SECTIONS]
     mismatches = []
     for pair in (per_stack[i:i + 2] for i in range(0, len(per_stack), 2)):
@@ -307,7 +334,7 @@ def test_every_setting_reruns_what_the_table_declares(done):
         rules = expected(declared_reruns(key))
         mismatches += [f"{key} (stack {stack}): declared {sorted(rules[stack])}, Snakemake reruns {sorted(planned[stack])}"
                        for stack in STACKS if planned[stack] != rules[stack]]
-    assert len(settings) > 80  # every section's keys were enumerated
+    assert len(schema_settings()) > 90 and len(settings) >= 80  # every section's keys were enumerated
     assert not mismatches, "\n".join(mismatches)
 def _write(path: Path, config: dict) -> Path:
     path.write_text(yaml.safe_dump(config))

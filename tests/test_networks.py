@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from tgan import networks
+from tgan.options import NPsSegNetOptions
 
 
 def test_generator_and_discriminator_shapes():
@@ -26,7 +27,8 @@ def test_identity_init_starts_at_the_identity():
 
 
 def test_npssegnet_is_unetplusplus_resnet34_with_one_logit():
-    net = networks.npssegnet()
+    paper = NPsSegNetOptions()  # the schema's defaults
+    net = networks.npssegnet(paper.encoder, paper.decoder_channels, paper.encoder_depth)
     assert type(net).__name__ == "UnetPlusPlus"
     assert type(net.encoder).__name__ == "ResNetEncoder" and len(net.encoder.layer3) == 6  # ResNet34
     assert net(torch.rand(1, 1, 64, 64)).shape == (1, 1, 64, 64)

@@ -6,7 +6,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 
 from synthetic import particle_image
 from tgan import networks
-from tgan.options import SegmentOptions
+from tgan.options import SegmentOptions, defaults
 from tgan.rough_masks import load_sam, make_segmenter, sam_mask
 from tgan.training import save_checkpoint
 
@@ -68,14 +68,16 @@ def test_missing_sam_checkpoint_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="sam_vit_b.pth not found.*nothing is downloaded"):
         load_sam(tmp_path / "sam_vit_b.pth", "vit_b", torch.device("cpu"))
     with pytest.raises(FileNotFoundError, match="no SAM checkpoint configured"):
-        make_segmenter({"method": "sam", "checkpoint": None}, "bright", torch.device("cpu"))
+        make_segmenter({**defaults("rough_masks"), "method": "sam"}, "bright", torch.device("cpu"))
     with pytest.raises(ValueError, match="unknown SAM model_type"):
         load_sam(tmp_path / "x.pth", "vit_q", torch.device("cpu"))
 
 
 def test_classical_method_is_the_default():
     image, labels = particle_image((128, 128), radii=(6,) * 8, seed=1)
-    mask = make_segmenter({}, "bright", torch.device("cpu"))(image)
+    settings = defaults("rough_masks")
+    assert settings["method"] == "classical" and settings["checkpoint"] is None
+    mask = make_segmenter({**settings, "edge_level": 0.0}, "bright", torch.device("cpu"))(image)
     assert (mask & (labels > 0)).sum() / (mask | (labels > 0)).sum() > 0.6
 
 
@@ -85,11 +87,11 @@ def test_model_method_uses_the_other_stacks_npssegnet(tmp_path):
     torch.nn.init.zeros_(net.segmentation_head[0].weight)
     arch = {"encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [16, 8, 8]}
     save_checkpoint(tmp_path / "model.pt", {"kind": "npssegnet", "arch": arch, "state_dict": net.state_dict()})
-    segment = make_segmenter({"method": "model"}, "dark", torch.device("cpu"), tmp_path / "model.pt")
+    segment = make_segmenter({"method": "model", "edge_level": 0.0}, "dark", torch.device("cpu"), tmp_path / "model.pt")
     image = np.random.default_rng(0).random((70, 90), dtype=np.float32)
     assert segment(image).all()
     # the stack's segment settings apply: at a threshold above the model's 0.993 nothing is a particle
-    strict = make_segmenter({"method": "model"}, "dark", torch.device("cpu"), tmp_path / "model.pt",
+    strict = make_segmenter({"method": "model", "edge_level": 0.0}, "dark", torch.device("cpu"), tmp_path / "model.pt",
                             SegmentOptions(threshold=0.999))
     assert not strict(image).any()
     with pytest.raises(ValueError, match="from_stack"):

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from tgan.cli import load_config
+from tgan.options import validate_config
 from tgan.runtime import STEP_SECONDS, WARN_HOURS, chains, cpu_warning, stack_hours, training_steps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +16,7 @@ def paper(stacks: dict) -> dict:
     """The paper settings (config/config.yaml) with these stacks."""
     config = load_config([])
     config["stacks"] = stacks
-    return config
+    return validate_config(config)
 
 
 def test_paper_steps_are_epochs_times_crops_over_batch():
@@ -27,15 +28,16 @@ def test_paper_steps_are_epochs_times_crops_over_batch():
 def test_hours_follow_the_pixels_of_a_batch_and_the_members():
     base = stack_hours(paper({"s": {"images": "x"}}), "s")
     assert base["cyclegan"] == pytest.approx(7500 * STEP_SECONDS["cyclegan"] / 3600)
-    half = stack_hours(paper({"s": {"images": "x", "cyclegan": {"crop_size": 256}, "npssegnet": {"members": 3}}}), "s")
+    half = stack_hours(paper({"s": {"images": "x", "cyclegan": {"crop_size": 256},
+                                    "experimental": {"npssegnet": {"members": 3}}}}), "s")
     assert half["cyclegan"] == pytest.approx(base["cyclegan"] / 4)
     assert half["npssegnet"] == pytest.approx(base["npssegnet"] * 3)
     assert half["pix2pix"] == pytest.approx(base["pix2pix"])
 
 
-def test_stacks_that_train_nothing_and_round_stacks_are_not_counted_twice():
-    stacks = {"a": {"images": "x", "adaptation_rounds": 2}, "a_round1": {"images": "x"}, "a_round2": {"images": "x"},
-              "b": {"images": "y", "segment_with": "a"}, "c_round1": {"images": "z"}}
+def test_a_stack_trains_one_chain_per_round_and_one_with_segment_with_none():
+    stacks = {"a": {"images": "x", "experimental": {"adaptation_rounds": 2}}, "b": {"images": "y", "segment_with": "a"},
+              "c_round1": {"images": "z"}}
     assert chains(paper(stacks)) == {"a": 3, "c_round1": 1}
 
 

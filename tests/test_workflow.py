@@ -274,7 +274,8 @@ def test_a_generator_that_did_not_learn_stops_its_stack_with_the_stage_and_figur
 
 def test_adaptation_rounds_take_their_rough_masks_from_the_previous_round(tmp_path):
     make_stack(tmp_path / "s", "bright", seed=0)
-    config = write_config(tmp_path / "stacks.yaml", {"s": {"images": str(tmp_path / "s"), "adaptation_rounds": 2}})
+    config = write_config(tmp_path / "stacks.yaml", {"s": {"images": str(tmp_path / "s"),
+                                                           "experimental": {"adaptation_rounds": 2}}})
     result = snakemake(tmp_path, "-n", "results/s_round2/psd/summary.csv", configs=[config])
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = re.findall(r"rule rough_masks:\n\s+input: (.*)\n\s+output: results/(\w+)/rough_masks", result.stdout)
@@ -290,7 +291,8 @@ def test_pseudo_labels_all_rough_masks_every_image_and_synthesizes_from_the_morp
     morphology subset's rough masks (rule rough_masks), from which alone the synthetic masks are drawn."""
     make_stack(tmp_path / "s", "bright", seed=30)
     config = write_config(tmp_path / "stacks.yaml", {"s": {
-        "images": str(tmp_path / "s"), "npssegnet": {"real_fraction": 0.5, "pseudo_labels": "all"}}})
+        "images": str(tmp_path / "s"), "npssegnet": {"real_fraction": 0.5},
+        "experimental": {"npssegnet": {"pseudo_labels": "all"}}}})
     plan = snakemake(tmp_path, "-n", "results/s/npssegnet/model.pt", configs=[config])
     assert re.search(r"rule train_npssegnet:\n    input: [^\n]*results/s/pseudo_labels", plan.stdout), plan.stdout[-3000:]
     result = snakemake(tmp_path, "--cores", "2", "results/s/synthetic_masks.json", "results/s/pseudo_labels",

@@ -1,4 +1,4 @@
-"""Particle-free backgrounds of real images, pix2pix's second input (`pix2pix.background`).
+"""Particle-free backgrounds of real images, pix2pix's second input (`experimental.pix2pix.background`).
 
 A pix2pix that sees only a mask has to invent the support around the particles; with a few hundred
 CPU steps it draws it as bubbles and textured blobs, and NPsSegNet then learns a support that does not

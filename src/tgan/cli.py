@@ -5,7 +5,8 @@
 The model is a stack name (results/STACK/npssegnet/model.pt under --workdir) or a model file; the
 settings (pixel size, crop, segment and psd options) are the stack's, from the config as the workflow
 reads it: the workflow's config/config.yaml, then the --configfile files (later files override earlier
-ones, stacks: NAME: overrides the sections), checked against the workflow's schema.
+ones, stacks: NAME: overrides the sections), checked and completed with the schema's defaults by the function the
+Snakefile calls (options.validate_config).
 """
 
 from __future__ import annotations
@@ -18,11 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from .options import PSDOptions, SegmentOptions, from_dict, stack_section
-
-# The workflow beside the package (the repository the package is installed from, editable, by `make install`):
-# its default config and its schema.
-WORKFLOW = Path(__file__).resolve().parents[2]
+from .options import WORKFLOW, PSDOptions, SegmentOptions, from_dict, stack_section, validate_config
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -34,21 +31,17 @@ def _merge(base: dict, update: dict) -> dict:
 
 
 def load_config(files: list[str]) -> dict:
-    """The config as the Snakefile loads it: config/config.yaml of the workflow, then `files` in order,
-    validated against workflow/schemas/config.schema.yaml (an error names the key)."""
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
-
+    """The config as the Snakefile loads it: config/config.yaml of the workflow, then `files` in order, validated
+    and completed with the schema's defaults as the Snakefile does (an error names the key)."""
     config: dict = {}
     for path in [WORKFLOW / "config" / "config.yaml", *map(Path, files)]:
         if not path.is_file():
             raise SystemExit(f"{path}: config file does not exist")
         config = _merge(config, yaml.safe_load(path.read_text()) or {})
     try:
-        validate(config, str(WORKFLOW / "workflow" / "schemas" / "config.schema.yaml"))
-    except WorkflowError as err:
+        return validate_config(config)
+    except ValueError as err:
         raise SystemExit(f"config ({', '.join(map(str, files)) or 'defaults'}): {err}") from None
-    return config
 
 
 def model_path(model: str, workdir: Path) -> Path:
@@ -70,11 +63,18 @@ def stack_settings(config: dict, stack: str | None):
     stacks = config.get("stacks") or {}
     if stack is not None and stack not in stacks:
         raise SystemExit(f"--stack {stack}: not a stack of the config files (stacks: {', '.join(stacks) or 'none'})")
-    entry = stacks.get(stack, {}) if stack else {}
-    return Settings(name=stack or "live", pixel_size_nm=entry.get("pixel_size_nm"), crop=entry.get("crop"),
+    # without a stack: the stack-level defaults, as the schema fills them into every stack
+    entry = stacks[stack] if stack else {"polarity": _stack_default("polarity"), "crop": None, "pixel_size_nm": None}
+    return Settings(name=stack or "live", pixel_size_nm=entry["pixel_size_nm"], crop=entry["crop"] or None,
                     segment=from_dict(SegmentOptions, stack_section(config, stack, "segment")),
                     psd=from_dict(PSDOptions, stack_section(config, stack, "psd")),
-                    polarity=entry.get("polarity", "bright"), rough_masks=stack_section(config, stack, "rough_masks"))
+                    polarity=entry["polarity"], rough_masks=stack_section(config, stack, "rough_masks"))
+
+
+def _stack_default(key: str):
+    from .options import schema
+
+    return schema()["properties"]["stacks"]["additionalProperties"]["properties"][key]["default"]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         set_threads(args.threads)
-    device = pick_device(args.device or config.get("device", "auto"))
+    device = pick_device(args.device or config["device"])
     net = load_model(path, device)
     pixel_size = f"{settings.pixel_size_nm} nm" if settings.pixel_size_nm else "from the files"
     logging.info("model %s on %s; settings of %s: pixel size %s, crop %s", path, device, settings.name, pixel_size,
@@ -151,8 +151,8 @@ def rough_segmenter(settings, device, workdir: Path):
     from .rough_masks import make_segmenter
 
     model = None
-    if settings.rough_masks.get("method") == "model":
-        model = model_path(settings.rough_masks.get("from_stack", ""), workdir)
+    if settings.rough_masks["method"] == "model":
+        model = model_path(settings.rough_masks["from_stack"], workdir)
     return make_segmenter(settings.rough_masks, settings.polarity, device, model, settings.segment)
 
 

@@ -18,7 +18,7 @@ BUILDERS = {"pix2pix": pix2pix.build_generator, "cyclegan": cyclegan.build_gener
 
 def load_generator(path: str | os.PathLike, device: torch.device) -> nn.Module:
     """Rebuild a generator from its file (architecture and weights) in eval mode; its `takes_background`
-    says whether it wants a particle-free background beside the mask (pix2pix.background)."""
+    says whether it wants a particle-free background beside the mask (experimental.pix2pix.background)."""
     state = load_checkpoint(path)
     refuse_skipped(path, state)
     if state.get("kind") not in BUILDERS:

@@ -18,6 +18,7 @@ images: `stack_sources` names them `<file stem>_f000`, `<file stem>_f001`, ...
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
@@ -90,15 +91,17 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
-def stack_sources(folder: str | os.PathLike) -> dict[str, tuple[str, int]]:
+def stack_sources(folder: str | os.PathLike, frames=None) -> dict[str, tuple[str, int]]:
     """{image name: (file, frame)} of a stack folder.
 
     A single-image file is named by its stem; frame k of a multi-frame file is `<stem>_f<kkk>`.
     Names are the workflow's {image} wildcard, so they must be unique within the stack.
+    `frames` counts a file's frames (`count_frames`, or a `FrameCounts` that remembers them).
     """
+    frames = frames or count_frames
     sources: dict[str, tuple[str, int]] = {}
     for path in list_images(folder):
-        n = count_frames(path)
+        n = frames(path)
         names = [path.stem] if n == 1 else [f"{path.stem}_f{k:03d}" for k in range(n)]
         for frame, name in enumerate(names):
             if name in sources:
@@ -106,6 +109,39 @@ def stack_sources(folder: str | os.PathLike) -> dict[str, tuple[str, int]]:
                                  "rename one")
             sources[name] = (str(path), frame)
     return sources
+
+
+class FrameCounts:
+    """`count_frames` that remembers, in a JSON file, the frame count of every EM file by its path, size and
+    modification time. The workflow lists each stack's images when it is parsed, and it is parsed again by every
+    cluster job: opening each EM file's header (5-30 ms a file) would be repeated by each. PNG and JPEG files hold
+    one image and are never opened. The file is rewritten (atomically) only when a count was added."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.known = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.known = {}
+        self.changed = False
+
+    def __call__(self, path: str | os.PathLike) -> int:
+        path = Path(path)
+        if path.suffix.lower() not in RSCIIO_PLUGINS:
+            return count_frames(path)
+        stat = path.stat()
+        key, signature = str(path.resolve()), [stat.st_size, stat.st_mtime_ns]
+        entry = self.known.get(key)
+        if entry is None or entry[:2] != signature:
+            self.known[key] = [*signature, count_frames(path)]
+            self.changed = True
+        return self.known[key][2]
+
+    def save(self) -> None:
+        if self.changed:
+            with atomic(self.path) as tmp:
+                tmp.write_text(json.dumps(self.known))
+            self.changed = False
 
 
 def to_unit_range(data: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ CHECKPOINT_ABOVE_BYTES = 32 * 2**20
 CHECKPOINT_SEGMENTS = 6
 
 
-def unetplusplus(encoder: str, in_channels: int, classes: int, decoder_channels, encoder_depth: int = 5,
+def unetplusplus(encoder: str, in_channels: int, classes: int, decoder_channels, encoder_depth: int,
                  activation: str | None = None) -> nn.Module:
     """A UNet++ with a randomly initialised encoder; decoder width and depth set the cost on a CPU."""
     return smp.UnetPlusPlus(
@@ -63,7 +63,7 @@ def instance_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-def pix2pix_generator(encoder: str, decoder_channels, encoder_depth: int = 5, in_channels: int = 1) -> nn.Module:
+def pix2pix_generator(encoder: str, decoder_channels, encoder_depth: int, in_channels: int = 1) -> nn.Module:
     """Mask (1 channel, [-1, 1]; with a particle-free background, 2 channels) -> image (1 channel, tanh to [-1, 1])."""
     return instance_norm(unetplusplus(encoder, in_channels, 1, decoder_channels, encoder_depth, activation="tanh"))
 
@@ -91,7 +91,7 @@ class PatchDiscriminator(nn.Module):
 
 
 def discriminator(kind: str, in_channels: int, ndf: int, n_layers: int, encoder: str,
-                  decoder_channels, encoder_depth: int = 5) -> nn.Module:
+                  decoder_channels, encoder_depth: int) -> nn.Module:
     """`patchgan` (default) or `unetplusplus` (per-pixel decisions, as the paper allows)."""
     if kind == "patchgan":
         return PatchDiscriminator(in_channels, ndf, n_layers)
@@ -162,8 +162,8 @@ class ResnetGenerator(nn.Module):
         return torch.tanh(out)
 
 
-def npssegnet(encoder: str = "resnet34", decoder_channels=(256, 128, 64, 32, 16), encoder_depth: int = 5,
-              encoder_weights: str | None = None, outputs: int = 1) -> nn.Module:
+def npssegnet(encoder: str, decoder_channels, encoder_depth: int, encoder_weights: str | None = None,
+              outputs: int = 1) -> nn.Module:
     """NPsSegNet: UNet++ giving one particle logit per pixel (`outputs` 2: and one of the boundary between
     touching particles, tgan.npssegnet).
 

@@ -73,7 +73,7 @@ def outline(settings: dict, polarity: str) -> Callable[[np.ndarray, np.ndarray],
     settings' edge_level), or None when edge_level is 0. `segment` redraws NPsSegNet's answer with it too: the
     network's outlines lie inside the rough masks' it learned from (STEM bench: diameters 16 % below the boxes'),
     and the floor compares two candidates drawn to the same edge."""
-    level = settings.get("edge_level", 0.0)
+    level = settings["edge_level"]
     if not level:
         return None
     return lambda image, mask: edges.refine_edges(image, mask, polarity, level)
@@ -82,15 +82,15 @@ def outline(settings: dict, polarity: str) -> Callable[[np.ndarray, np.ndarray],
 def _method_segmenter(settings: dict, polarity: str, device: torch.device,
                       model_path: str | os.PathLike | None,
                       segment: SegmentOptions) -> Callable[[np.ndarray], np.ndarray]:
-    method = settings.get("method", "classical")
+    method = settings["method"]
     if method == "classical":
         return lambda image: classical.classical_mask(image, polarity)
     if method == "sam":
         from segment_anything import SamAutomaticMaskGenerator
 
-        sam = load_sam(settings.get("checkpoint"), settings.get("model_type", "vit_b"), device)
-        generator = SamAutomaticMaskGenerator(sam, points_per_side=settings.get("points_per_side", 32))
-        max_area = settings.get("max_area_fraction", 0.05)
+        sam = load_sam(settings["checkpoint"], settings["model_type"], device)
+        generator = SamAutomaticMaskGenerator(sam, points_per_side=settings["points_per_side"])
+        max_area = settings["max_area_fraction"]
         return lambda image: sam_mask(image, generator, polarity, max_area)
     if method == "model":
         if model_path is None:

@@ -12,8 +12,6 @@ pixels say, so for them it is an upper bound; generation, segmentation and the e
 
 from __future__ import annotations
 
-import re
-
 from .options import stack_section
 
 # One training step, batch 4 x 512², paper networks, 2 threads of a 2-core AMD EPYC (bench/cpu_steps.py; measured
@@ -34,7 +32,7 @@ def training_steps(config: dict, stack: str) -> dict[str, float]:
         steps[gan] = (s["n_epochs"] + s["n_epochs_decay"]) * max(1, s["crops_per_epoch"] // s["batch_size"])
     s = stack_section(config, stack, "npssegnet")
     count = stack_section(config, stack, "synthesize_masks")["count"]
-    steps["npssegnet"] = s["epochs"] * count / s["batch_size"] * s.get("members", 1)
+    steps["npssegnet"] = s["epochs"] * count / s["batch_size"] * s["members"]
     return steps
 
 
@@ -49,16 +47,10 @@ def stack_hours(config: dict, stack: str) -> dict[str, float]:
 
 
 def chains(config: dict) -> dict[str, int]:
-    """The stacks that train, with the chains each trains (1 + its adaptation rounds). A stack with `segment_with`
-    trains nothing; a round stack NAME_roundK that the workflow added for NAME is counted with NAME."""
-    stacks = config["stacks"]
-    rounds = {name: s.get("adaptation_rounds", 0) for name, s in stacks.items()}
-
-    def is_round(name: str) -> bool:
-        match = re.fullmatch(r"(.+)_round(\d+)", name)
-        return bool(match) and 1 <= int(match[2]) <= rounds.get(match[1], 0)
-
-    return {name: 1 + rounds[name] for name, s in stacks.items() if "segment_with" not in s and not is_round(name)}
+    """The stacks that train, with the chains each trains (1 + its adaptation rounds, which the workflow adds as
+    stacks of their own beside the config). A stack with `segment_with` trains nothing."""
+    return {name: 1 + s["experimental"]["adaptation_rounds"] for name, s in config["stacks"].items()
+            if "segment_with" not in s}
 
 
 def on_cpu(device: str) -> bool:

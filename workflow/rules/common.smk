@@ -2,47 +2,42 @@
 
 import copy
 import re
-import sys
 from functools import cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-# The Snakefile reads stack folders with the package in src/. The scripts import the installed package
-# (`make install`: an editable install of this src/) or, where none is installed (--sdm conda environments,
-# cluster nodes), the link workflow/scripts/tgan -> src/tgan (Snakemake appends a script's folder to sys.path,
-# after site-packages: tests run from another checkout set PYTHONPATH, tests/workflow_helpers.py).
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
-from tgan.ground_truth import ground_truth_files, ground_truth_kind  # noqa: E402
-from tgan.options import stack_section  # noqa: E402
-from tgan.images import stack_sources as read_stack_sources  # noqa: E402
-from tgan.subsets import kfold  # noqa: E402
-
-# NAME_roundK -> NAME: a round has its stack's images and ground truth, so its evaluation reuses the stack's
-# supervised baseline instead of training the same k-fold models again.
-ROUND_OF = {}
+# the package in src/ (the Snakefile puts it on sys.path)
+from tgan.ground_truth import ground_truth_files, ground_truth_kind
+from tgan.options import merged_section
+from tgan.images import FrameCounts, stack_sources as read_stack_sources
+from tgan.subsets import kfold
 
 
-def add_adaptation_rounds(stacks):
-    """The paper's model adaptation as stacks of their own: NAME_round1 .. NAME_roundN hold NAME's images and
-    settings, and each takes its rough masks from the previous round's NPsSegNet (rough_masks method model),
-    so the DAG shows every round and the evaluation scores each. The last round is the stack's answer."""
-    for name, settings in list(stacks.items()):
+def with_adaptation_rounds(stacks):
+    """The configured stacks and, after them, each one's model-adaptation rounds as stacks of their own:
+    NAME_round1 .. NAME_roundN hold NAME's images and settings, and each takes its rough masks from the previous
+    round's NPsSegNet (rough_masks method model), so the DAG shows every round and the evaluation scores each. The
+    last round is the stack's answer. Returns (stacks, {NAME_roundK: NAME}); the config is left as it is."""
+    out, round_of = dict(stacks), {}
+    for name, settings in stacks.items():
         previous = name
-        for k in range(1, settings.get("adaptation_rounds", 0) + 1):
-            round_settings = {key: copy.deepcopy(value) for key, value in settings.items() if key != "adaptation_rounds"}
-            round_settings["rough_masks"] = {**round_settings.get("rough_masks", {}), "method": "model",
-                                             "from_stack": previous}
+        for k in range(1, settings["experimental"]["adaptation_rounds"] + 1):
+            entry = copy.deepcopy(settings)
+            entry["experimental"]["adaptation_rounds"] = 0
+            entry["rough_masks"] = {**entry.get("rough_masks", {}), "method": "model", "from_stack": previous}
             previous = f"{name}_round{k}"
             if previous in stacks:
                 raise WorkflowError(f"stack {name}: adaptation round {previous} is also a configured stack name")
-            stacks[previous] = round_settings
-            ROUND_OF[previous] = name
+            out[previous] = entry
+            round_of[previous] = name
+    return out, round_of
 
 
-add_adaptation_rounds(config["stacks"])
-STACKS = list(config["stacks"])
+# Every stack the workflow runs, the rounds included; NAME_roundK -> NAME: a round has its stack's images and ground
+# truth, so its evaluation reuses the stack's supervised baseline instead of training the same k-fold models again.
+STACK_CONFIG, ROUND_OF = with_adaptation_rounds(config["stacks"])
+STACKS = list(STACK_CONFIG)
 if not STACKS:
     raise WorkflowError(
         "No stacks configured. Add one under `stacks:` in config/config.yaml, e.g.\n"
@@ -62,16 +57,23 @@ wildcard_constraints:
 
 
 def stack_settings(stack, section):
-    """A config section with the stack's own overrides (stacks: NAME: SECTION: ...) merged over it (a deep copy:
-    the input functions change what they are given)."""
-    return copy.deepcopy(stack_section(config, stack, section))
+    """A step section as the stack runs it: the global settings, its experimental ones and the stack's own overrides
+    of both (tgan.options.merged_section; a new dict, which the input functions may change)."""
+    return merged_section(config, STACK_CONFIG[stack], section)
+
+
+# The frame counts of the stacks' EM files, by path, size and time: every parse of the workflow (each cluster job's
+# too) lists the stacks' images, and reads no file header that it read before.
+FRAME_COUNTS = FrameCounts(Path(".snakemake") / "tgan" / "frame_counts.json")
 
 
 @cache
 def stack_sources(stack):
     """{image name: (source file, frame)} of a stack's image folder; a file with several frames gives
     several images (NAME_f000, NAME_f001, ...). Cached: the files' headers are read once per run."""
-    return read_stack_sources(config["stacks"][stack]["images"])
+    sources = read_stack_sources(STACK_CONFIG[stack]["images"], FRAME_COUNTS)
+    FRAME_COUNTS.save()
+    return sources
 
 
 def stack_images(stack):
@@ -95,12 +97,12 @@ def stack_calibrations(stack):
 
 def polarity(wildcards):
     """The stack's particle polarity: bright (HAADF-STEM) or dark (BF-TEM)."""
-    return config["stacks"][wildcards.stack].get("polarity", "bright")
+    return STACK_CONFIG[wildcards.stack]["polarity"]
 
 
 def model_stack(stack):
     """The stack whose NPsSegNet segments `stack`: its own, or the one named by its `segment_with`."""
-    return config["stacks"][stack].get("segment_with", stack)
+    return STACK_CONFIG[stack].get("segment_with", stack)  # absent: its own
 
 
 def npssegnet_model(stack):
@@ -111,13 +113,13 @@ def npssegnet_model(stack):
 def check_stacks():
     """Errors in the stacks section that the schema cannot see, raised before any job starts."""
     for stack in STACKS:
-        source = config["stacks"][stack].get("segment_with")
+        source = STACK_CONFIG[stack].get("segment_with")
         if source is not None and (source not in STACKS or model_stack(source) != source):
             raise WorkflowError(f"stack {stack}: segment_with must name another configured stack that trains its "
                                 f"own NPsSegNet (no segment_with of its own), got {source!r}")
         rough = stack_settings(stack, "rough_masks")
         if rough["method"] == "model":
-            source = rough.get("from_stack")
+            source = rough.get("from_stack")  # no default: the schema needs none for the other methods
             if source not in STACKS or model_stack(source) == stack:
                 raise WorkflowError(f"stack {stack}: rough_masks.from_stack must name another configured stack "
                                     f"(not one segmented with this stack's model), got {source!r}")
@@ -237,7 +239,7 @@ def pseudo_label_subsets(wildcards):
     """Which images NPsSegNet takes real crops from: 'all' where it trains on every image's rough mask,
     else 'morphology' (the subset pix2pix and the synthetic masks need, or none without real_fraction)."""
     options = stack_settings(wildcards.stack, "npssegnet")
-    return options.get("pseudo_labels", "morphology") if options.get("real_fraction", 0) > 0 else "morphology"
+    return options["pseudo_labels"] if options["real_fraction"] > 0 else "morphology"
 
 
 def pseudo_labels_input(wildcards):
@@ -265,18 +267,18 @@ def final_outputs():
 
 # Evaluation (stacks with ground_truth, workflow/rules/evaluate.smk).
 
-EVALUATED_STACKS = [s for s in STACKS if "ground_truth" in config["stacks"][s]]
+EVALUATED_STACKS = [s for s in STACKS if "ground_truth" in STACK_CONFIG[s]]
 
 
 @cache
 def ground_truth(stack):
     """{image name: ground-truth file} of the stack's images that have one."""
-    return ground_truth_files(config["stacks"][stack]["ground_truth"], stack_sources(stack))
+    return ground_truth_files(STACK_CONFIG[stack]["ground_truth"], stack_sources(stack))
 
 
 def ground_truth_type(stack):
     """'masks' or 'yolo'."""
-    return ground_truth_kind(config["stacks"][stack]["ground_truth"])[0]
+    return ground_truth_kind(STACK_CONFIG[stack]["ground_truth"])[0]
 
 
 def supervised_folds(stack):
@@ -328,7 +330,7 @@ def evaluation_outputs():
 
 # Comparisons of stacks' PSDs (workflow/rules/compare.smk).
 
-COMPARISONS = config.get("compare") or {}
+COMPARISONS = config["compare"]
 
 
 def check_comparisons():

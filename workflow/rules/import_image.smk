@@ -14,8 +14,8 @@ rule import_image:
         calibration="results/{stack}/images/{image}.json",
     params:
         frame=image_frame,
-        crop=lambda w: config["stacks"][w.stack].get("crop", {}),
-        pixel_size_nm=lambda w: config["stacks"][w.stack].get("pixel_size_nm"),
+        crop=lambda w: STACK_CONFIG[w.stack]["crop"],
+        pixel_size_nm=lambda w: STACK_CONFIG[w.stack]["pixel_size_nm"],
     log:
         "logs/{stack}/import_image/{image}.log",
     conda:

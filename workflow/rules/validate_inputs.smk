@@ -7,10 +7,10 @@ rule validate_inputs:
     output:
         "results/{stack}/validated.json",
     params:
-        folder=lambda w: config["stacks"][w.stack]["images"],
+        folder=lambda w: STACK_CONFIG[w.stack]["images"],
         sources=lambda w: stack_sources(w.stack),
-        crop=lambda w: config["stacks"][w.stack].get("crop", {}),
-        pixel_size_nm=lambda w: config["stacks"][w.stack].get("pixel_size_nm"),
+        crop=lambda w: STACK_CONFIG[w.stack]["crop"],
+        pixel_size_nm=lambda w: STACK_CONFIG[w.stack]["pixel_size_nm"],
         trains=lambda w: model_stack(w.stack) == w.stack,
     log:
         "logs/{stack}/validate_inputs.log",

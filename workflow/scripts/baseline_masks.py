@@ -20,7 +20,7 @@ device = job.start_network(snakemake)
 params = snakemake.params
 settings = from_dict(SegmentOptions, params.segment)
 methods = {"classical": lambda image: classical_mask(image, params.polarity)}
-if params.rough["method"] != "classical" or params.rough.get("edge_level"):
+if params.rough["method"] != "classical" or params.rough["edge_level"]:
     methods["rough_masks"] = make_segmenter(params.rough, params.polarity, device, snakemake.input.get("rough_model"),
                                             settings)
 gen1_state = load_checkpoint(snakemake.input.gen1_model)
