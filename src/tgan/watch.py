@@ -183,7 +183,8 @@ class Watcher:
         as in the workflow's segment; None: NPsSegNet's mask alone, one forward pass (`tgan watch --fast`)."""
         self.net, self.device, self.folder, self.out, self.settings = net, device, folder, out, settings
         self.rough = rough
-        self.outline = outline(settings.rough_masks, settings.polarity)  # NPsSegNet's outlines as the workflow's
+        # NPsSegNet's outlines redrawn as the workflow's segment redraws them (none without the stack's rough_masks)
+        self.outline = outline(settings.rough_masks, settings.polarity) if settings.rough_masks else None
         self.settle, self.poll, self.last_n, self.refresh = settle, poll, last_n, refresh
         self.session = Session(out)
         self.arrivals: dict[str, Arrival] = {}
