@@ -18,6 +18,7 @@ from burned_in import write_text
 from synthetic import particle_image, touching_pairs
 from workflow_helpers import ROOT, planned_jobs, snakemake
 from tgan.annotations import ignore_mask
+from tgan.cli import load_config
 from tgan.evaluation import METHODS, cover_tiles, score_method
 from tgan.ground_truth import box_masks, ground_truth_files, read_boxes, read_instances, read_truth_mask
 from tgan.images import read_boundary, read_image, read_mask, write_image
@@ -116,8 +117,7 @@ def test_a_boundary_network_is_scored_with_its_boundaries(evaluated):
     mask, and the scores are those of the particles split along them; the supervised folds stay binary."""
     work, _ = evaluated
     results = work / "results/lab"
-    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    options = SegmentOptions(**{**config["segment"], **yaml.safe_load((ROOT / "config/tiny.yaml").read_text())["segment"]})
+    options = SegmentOptions(**load_config([str(ROOT / "config/tiny.yaml")])["segment"])
     models = {"label_free": (results / "npssegnet/model.pt", results / "segmentation"),
               "gen1_only": (results / "evaluation/npssegnet_gen1/model.pt", results / "evaluation/masks/gen1_only")}
     names = [f"img{i}" for i in range(N_IMAGES)]
