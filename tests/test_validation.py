@@ -9,7 +9,8 @@ from burned_in import with_data_bar, with_scale_bar
 from tgan.images import read_image, stack_sources, write_image
 from tgan.scale_bar import NO_BAR
 from tgan.cache import Cache
-from tgan.validation import InputError, check_training_crop, validate_stack
+from tgan.files import write_json
+from tgan.validation import InputError, check_training_crop, settings_changed, validate_stack
 
 CROP = 64
 
@@ -249,3 +250,19 @@ def test_images_checked_before_are_read_back(tmp_path):
             validate(folder, cache=store)
         assert (store.hits, store.misses) == (4, 1)
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 5  # the two passing runs' entries, none of blank.png
+
+
+def test_a_changed_crop_or_pixel_size_is_seen_from_the_last_validation(tmp_path):
+    """The import gate re-imports every image when the stack's crop or pixel size differs from those its
+    validated.json was made with (so that Snakemake plans the imports in the run that validates again)."""
+    good_stack(tmp_path / "s")
+    report = validate(tmp_path / "s", crop={"top": 2}, pixel_size_nm=0.5)
+    assert report["settings"] == {"crop": {"top": 2}, "pixel_size_nm": 0.5}
+    write_json(tmp_path / "validated.json", report)
+    assert not settings_changed(tmp_path / "validated.json", {"top": 2}, 0.5)
+    assert settings_changed(tmp_path / "validated.json", {"top": 3}, 0.5)
+    assert settings_changed(tmp_path / "validated.json", {"top": 2}, None)
+    assert settings_changed(tmp_path / "missing.json", {"top": 2}, 0.5)
+    del report["settings"]  # written before the record existed: as before, no re-import
+    write_json(tmp_path / "validated.json", report)
+    assert not settings_changed(tmp_path / "validated.json", {"top": 3}, 0.5)

@@ -22,6 +22,7 @@ All problems of a stack are reported together, one line per file, so one run fin
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -124,7 +125,21 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
     for source, frame, entry in checked if cache else ():  # stored only when the stack passed: a refused stack
         cache.put(source, {}, entry, str(frame))             # leaves nothing behind
     return {"stack": stack, "images": images, "skipped": skipped_files(folder, sources),
-            "notes": _notes(images)}
+            "notes": _notes(images), "settings": {"crop": crop, "pixel_size_nm": pixel_size_nm}}
+
+
+def settings_changed(validated: str | os.PathLike, crop: dict[str, int] | None,
+                     pixel_size_nm: float | None) -> bool:
+    """Whether a stack's last validation (its validated.json) was made with another crop or pixel size than the
+    config now gives: then every image's record changes and every image is imported again. The workflow's
+    import gate asks this when it parses: Snakemake 9 plans no job that it reaches only through an ancient
+    input of a job that reruns, and an import's gate is ancient so that a new image imports only itself. A
+    validated.json that predates this record (no `settings`) counts as unchanged, as the gate did before."""
+    path = Path(validated)
+    if not path.exists():
+        return True
+    recorded = json.loads(path.read_text()).get("settings")
+    return recorded is not None and recorded != {"crop": crop, "pixel_size_nm": pixel_size_nm}
 
 
 def _notes(images: dict[str, dict]) -> list[str]:
