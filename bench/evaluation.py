@@ -1,7 +1,7 @@
 """Evaluation benchmark on real data: methods (a)-(e) on subsets of the two data sets in ../shared/data.
 
     python bench/evaluation.py [--cores 2] [--set npssegnet.real_fraction=0] [--set seed=1] [--rounds N]
-                               [--heldout] [--name NAME]   (or: make bench; run it under the CPU lock)
+                               [--heldout] [--dose E] [--name NAME]   (or: make bench; run it under the CPU lock)
 
 Links the chosen images into results/bench_data/, runs the workflow up to the evaluation of both
 stacks and writes results/bench/NAME.md (default benchmarks.md): one table per stack (metrics as
@@ -13,7 +13,10 @@ key (the spread over seeds); Snakemake then reruns only what that setting touche
 model-adaptation rounds to every stack (stacks' experimental.adaptation_rounds) and a table for each round, whose "rough
 masks" column is the previous round. `--heldout` adds a third stack, `emps_heldout`: nine other EMPS test
 images that no setting was ever chosen on (a check that a change does not only fit the bench's images; about
-25 min more on 2 cores). The data sets are not part of the project: without ../shared/data the script says so
+25 min more on 2 cores). `--dose E` runs the bench stacks as low-dose acquisitions instead (stacks NAME_doseE):
+each image degraded as bench/noise.py degrades it (blur, Poisson noise at E electrons per pixel for the brightest
+grey, read noise; the same noise per image and dose) and written as an 8-bit PNG, the ground truth kept: the
+label-free chain against its rough masks and the manual-label baseline in noise. The data sets are not part of the project: without ../shared/data the script says so
 and exits.
 """
 
@@ -26,6 +29,7 @@ import platform
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -59,20 +63,29 @@ def subsets(heldout: bool) -> dict[str, tuple[Path, list[str]]]:
     return {**SUBSETS, **(HELDOUT if heldout else {})}
 
 
-def bench_stacks(rounds: int, heldout: bool) -> list[str]:
+def stack_name(stack: str, dose: float | None) -> str:
+    """A bench stack's name in the workflow: NAME, or NAME_doseE for its low-dose version."""
+    return stack if dose is None else f"{stack}_dose{dose:g}"
+
+
+def bench_stacks(rounds: int, heldout: bool, dose: float | None = None) -> list[str]:
     """The evaluated stacks: each bench stack, then its adaptation rounds."""
-    return [f"{stack}_round{k}" if k else stack for stack in subsets(heldout) for k in range(rounds + 1)]
+    return [f"{name}_round{k}" if k else name for name in (stack_name(s, dose) for s in subsets(heldout))
+            for k in range(rounds + 1)]
 
 
-def bench_config(settings: list[str], rounds: int, heldout: bool) -> Path:
+def bench_config(settings: list[str], rounds: int, heldout: bool, dose: float | None = None) -> Path:
     """The CPU preset's step settings (config/presets/cpu.yaml) with config/bench.yaml's stacks, threads and
     evaluation, the --set overrides and the adaptation rounds; written to results/bench/config.yaml. The held-out stack
-    is an EMPS stack on other images."""
+    is an EMPS stack on other images; at a dose, each stack reads its degraded images."""
     config = yaml.safe_load((ROOT / "config" / "presets" / "cpu.yaml").read_text())
     config.update(yaml.safe_load((ROOT / "config" / "bench.yaml").read_text()))
     if heldout:
         emps = copy.deepcopy(config["stacks"]["emps"])
         config["stacks"]["emps_heldout"] = {**emps, "images": "results/bench_data/emps_heldout"}
+    if dose is not None:
+        config["stacks"] = {stack_name(stack, dose): {**entry, "images": f"results/bench_data/{stack_name(stack, dose)}"}
+                            for stack, entry in config["stacks"].items()}
     if rounds:
         for stack in config["stacks"].values():
             stack.setdefault("experimental", {})["adaptation_rounds"] = rounds
@@ -108,13 +121,24 @@ def checks_table(stacks: list[str]) -> str:
     return markdown(frame) if rows else "(no self-check tables found)"
 
 
-def link_subsets(heldout: bool) -> None:
+def link_subsets(heldout: bool, dose: float | None = None) -> None:
+    """The bench stacks' images in results/bench_data/: links to the files, or at a dose their degraded versions."""
     for stack, (folder, names) in subsets(heldout).items():
-        out = ROOT / "results" / "bench_data" / stack
+        out = ROOT / "results" / "bench_data" / stack_name(stack, dose)
         out.mkdir(parents=True, exist_ok=True)
         for name in names:
-            if not (out / name).exists():
+            if dose is None and not (out / name).exists():
                 (out / name).symlink_to(folder / name)
+            elif dose is not None and not (out / f"{Path(name).stem}.png").exists():
+                write_degraded(folder / name, out / f"{Path(name).stem}.png", dose)
+
+
+def write_degraded(source: Path, target: Path, dose: float) -> None:
+    """The image of `source` as bench/noise.py degrades it at `dose` (its noise for that image and dose), 8-bit."""
+    from noise import SEED, degrade  # bench/noise.py, beside this script (it puts src/ on the path)
+
+    from tgan.images import read_image, write_image
+    write_image(target, degrade(read_image(source), dose, SEED + zlib.crc32(f"{source.stem}/{dose:g}".encode())))
 
 
 def cell(value) -> str:
@@ -176,23 +200,25 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=0, help="model-adaptation rounds of every stack")
     parser.add_argument("--heldout", action="store_true",
                         help="also evaluate emps_heldout, nine EMPS images that no setting was chosen on")
+    parser.add_argument("--dose", type=float, help="run the bench stacks degraded to this many electrons per pixel")
     parser.add_argument("--name", default="benchmarks", help="report name: results/bench/NAME.md")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA}: the shared data sets are not here; the evaluation benchmark needs them")
-    link_subsets(args.heldout)
-    config = bench_config(args.set, args.rounds, args.heldout)
-    stacks = bench_stacks(args.rounds, args.heldout)
+    link_subsets(args.heldout, args.dose)
+    config = bench_config(args.set, args.rounds, args.heldout, args.dose)
+    stacks = bench_stacks(args.rounds, args.heldout, args.dose)
     targets = [f"results/{s}/evaluation/{f}" for s in stacks for f in ("metrics.csv", "image_quality.csv")]
     cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", str(args.cores), "--configfile", str(config),
            "--keep-going"]  # a stack whose self-check fails leaves the other stack's evaluation running
-    fresh = not any((ROOT / "results" / stack / "rough_masks").exists() for stack in subsets(args.heldout))
+    fresh = not any((ROOT / "results" / stack / "rough_masks").exists() for stack in stacks)
     start = time.time()
     failed = subprocess.run(cmd, cwd=ROOT).returncode
     wall = time.time() - start
     out = ROOT / "results" / "bench" / f"{args.name}.md"
     command = " ".join(["python bench/evaluation.py", f"--cores {args.cores}", *(f"--set {s}" for s in args.set),
                         *([f"--rounds {args.rounds}"] if args.rounds else []), *(["--heldout"] if args.heldout else []),
+                        *([f"--dose {args.dose:g}"] if args.dose is not None else []),
                         *([f"--name {args.name}"] if args.name != "benchmarks" else [])])
     out.write_text(report(f"flock /tmp/cpu.lock {command}", wall, fresh, stacks))
     print(out.read_text())
