@@ -257,7 +257,7 @@ def train_npssegnet(images: list[np.ndarray], masks: list[np.ndarray], opts: NPs
     """
     out_dir = Path(out_dir)
     if opts.members < 1:
-        raise ValueError(f"npssegnet.members is {opts.members}: at least one network must be trained")
+        raise ValueError(f"experimental.npssegnet.members is {opts.members}: at least one network must be trained")
     real_images, real_masks = real
     use_real = opts.real_fraction > 0
     if use_real and not real_images:
