@@ -229,3 +229,32 @@ def test_large_dark_particles_on_an_uneven_film_get_the_global_threshold(seed):
     image = np.clip(image, 0, 1).astype(np.float32)
     mask = classical_mask(image, "dark")
     assert (mask & truth).sum() / (mask | truth).sum() > 0.9
+
+
+def large_dark_low_dose(dose: float, seed: int, shape=(400, 400)):
+    """EMPS-like BF-TEM at low dose: large dark particles (radius 30-50 px, some touching) on a film with a gentle
+    ramp, blurred 1 px, Poisson noise at `dose` e-/px for the brightest grey and 2 e- read noise, stretched to
+    [0, 1] at the 99.9th percentile (as in bench/noise.py). Returns (image, truth mask)."""
+    from synthetic import place_discs
+
+    rng = np.random.default_rng(seed)
+    truth = place_discs(shape, [30, 35, 40, 45, 50], rng, gap=-2) > 0
+    film = 0.8 + 0.1 * (np.mgrid[: shape[0], : shape[1]][1] / shape[1] - 0.5)
+    signal = ndi.gaussian_filter(film - 0.45 * truth, 1.0)
+    counts = rng.poisson(dose * np.clip(signal, 0, None)) + rng.normal(0, 2.0, shape)
+    return np.clip(counts / np.percentile(counts, 99.9), 0, 1).astype(np.float32), truth
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_large_dark_particles_at_low_dose_keep_the_global_threshold(seed):
+    """At 2 e-/px the pixel noise broke the phase into specks, its separability fell below is_two_phase's and
+    its edges (a 2 px gradient is the noise's) below the edge test's: the empty top-hat mask was taken (IoU 0.00:
+    checked). The phase is now thresholded, and its edges measured, after the smoothing that brings the noise to a
+    tenth of the phases' contrast (phase_noise_sigma)."""
+    from tgan.classical import phase_noise_sigma
+
+    image, truth = large_dark_low_dose(2.0, seed)
+    assert phase_noise_sigma(1 - image) > 2.0  # noisy: smoothed beyond the default 1.6 px
+    assert phase_noise_sigma(1 - large_dark_low_dose(1e5, seed)[0]) < 0.5  # clean: the default smoothing stays
+    mask = classical_mask(image, "dark")
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.8
