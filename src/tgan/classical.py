@@ -51,11 +51,14 @@ _NOISY = 0.2
 # filter of a disc of radius r, at the cost of sharp outlines that the edge redraw (edges.py) restores. 0.3 / 0.4
 # / 0.5 gave demo box F1 0.356 / 0.375 / 0.381 at 20 e-/px; 0.4 keeps the synthetic discs' IoU higher.
 _NOISY_SIGMA = 0.4
-# Scale search in noise: a scale counts only where its strongest responses stand 4 times above what the pixel
+# Scale search in noise: a scale counts only where its strongest responses stand 5 times above what the pixel
 # noise alone gives there, and the spread they are measured against is the texture's, the noise's share taken
 # out (but at least half of the whole spread, so that a flat noisy frame does not make every scale sharp).
 # On 23 bench images at 20 e-/px the radius came within 30 % of its clean value for 52 % of them (17 % before).
-_NOISE_STRENGTH = 4.0
+# At 4 times, the finest scales of the demo images at 100 e-/px (noise and texture, flat scores) passed and came
+# first: radius 2 px instead of the clean 4-5 (demo box F1 at 100 / 20 / 5 e-/px 0.433 / 0.328 / 0.176 at 4,
+# 0.483 / 0.360 / 0.174 at 4.5, 0.513 / 0.362 / 0.153 at 5, 0.513 / 0.357 / 0.119 at 6).
+_NOISE_STRENGTH = 5.0
 _TEXTURE_FLOOR = 0.5
 # The global threshold's phase is taken instead of the top-hat's particles when it is the larger mask and its
 # outline lies on edges 1.25 times as strong (median gradient magnitude at 2 px, see edge_strength): large
@@ -120,7 +123,7 @@ def estimate_particle_radius(image: np.ndarray) -> float:
     coarser scales (a 4 px STEM particle read as 10-20 px at 20 e-/px). The noise's share of
     the spread at each scale is known from Immerkaer's pixel-noise estimate and the kernel's
     L2 norm (white noise); it is taken out in quadrature, leaving the texture's spread, and a
-    scale whose strongest responses are within 4 times the noise's is not a particle scale.
+    scale whose strongest responses are within 5 times the noise's is not a particle scale.
     On a clean image the noise's share is nil and the score is the plain one.
 
     Coarse scales are computed on a block-mean pyramid, so a 2048 px image costs about
