@@ -73,9 +73,9 @@ _EDGE_SIGMA = 2.0
 _EDGE_MIN = 1.75
 # On a noisy image the global threshold, its figures and the edge test above run on the image smoothed by the
 # Gaussian that brings the pixel noise down to a tenth of the contrast between the two phases (white noise: a
-# Gaussian of sigma s divides it by 2 sqrt(pi) s). Measured on the 99 EMPS images (pooled particle IoU at 100 / 20
-# / 5 e-/px): a fifth 0.339 / 0.330 / 0.182, a tenth 0.339 / 0.330 / 0.351, a twentieth 0.350 / 0.349 / 0.317
-# (edges at 8-15 px then blur into each other); 0.327 / 0.318 / 0.154 without. Clean images keep their default.
+# Gaussian of sigma s divides it by 2 sqrt(pi) s). On the 99 EMPS images (pooled particle IoU at 100 / 20 / 5
+# e-/px) a tenth gives 0.360 / 0.344 / 0.334, 0.085 0.371 / 0.345 / 0.316, 0.12 0.360 / 0.353 / 0.258 (a few large
+# images flip between the phase and the top-hat); 0.327 / 0.318 / 0.154 without. Clean images keep their default.
 _PHASE_NOISE = 0.1
 
 
