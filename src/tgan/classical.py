@@ -269,7 +269,8 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
     on a clean film, see `two_phase_mask`) get a global threshold; all others (small particles on a
     textured support) the top-hat pipeline below, unless the global threshold's outline lies on clearly
     stronger edges than the top-hat's (`edge_strength`, 1.25 times: large particles on an uneven film,
-    too large for the top-hat's disc). A given ``radius`` forces the top-hat.
+    too large for the top-hat's disc); on a noisy image the threshold and both edge measures come after the
+    smoothing of `phase_noise_sigma`. A given ``radius`` forces the top-hat.
 
     ``polarity``: 'bright' (HAADF-STEM) or 'dark' (BF-TEM, dark particles on a bright
     background; the image is inverted first).  ``radius``: particle radius in px, from
