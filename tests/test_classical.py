@@ -273,3 +273,26 @@ def test_large_dark_particles_at_low_dose_keep_the_global_threshold(seed):
     assert phase_noise_sigma(1 - large_dark_low_dose(1e5, seed)[0]) < 0.5  # clean: the default smoothing stays
     mask = classical_mask(image, "dark")
     assert (mask & truth).sum() / (mask | truth).sum() > 0.8
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_few_dark_specks_do_not_hide_large_particles(seed):
+    """Large dark particles (radius 45-70 px) on an uneven film, with three dust specks (3 px, darker than the
+    particles) on the film: the top-hat keeps only the specks, whose sharp outlines beat the particles' edges by
+    the 1.25 margin, and the specks were taken (IoU 0.00: checked). A top-hat mask under 1 % of the phase is not
+    compared: the particles' phase is taken on its own edges."""
+    from synthetic import place_discs
+
+    rng = np.random.default_rng(seed)
+    truth = place_discs((400, 400), [45, 55, 60, 70], rng, gap=6) > 0
+    ramp = np.mgrid[:400, :400][1] / 400 - 0.5
+    film = 0.75 + 0.3 * ramp + 0.01 * ndi.gaussian_filter(rng.normal(size=truth.shape), 30) / 0.0094
+    specks = np.zeros(truth.shape, bool)
+    for _ in range(3):
+        y, x = rng.integers(5, 395, 2)
+        if not truth[max(0, y - 8) : y + 8, max(0, x - 8) : x + 8].any():
+            specks[y - 1 : y + 2, x - 1 : x + 2] = True
+    image = film - 0.35 * ndi.gaussian_filter(truth.astype(float), 2) - 0.5 * specks
+    image = np.clip(image + rng.normal(0, 0.04, truth.shape), 0, 1).astype(np.float32)
+    mask = classical_mask(image, "dark")
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.9
