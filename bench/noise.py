@@ -15,7 +15,7 @@ so a subsample sees the same noise as the full run.
 
 Methods at each dose:
 - classical: `tgan.classical.classical_mask` of this checkout (the rough masks of method 'classical');
-- classical_old: the same function at git revision --old (default: the commit this branch started from), to
+- classical_old: the same function at git revision --old (default 0bf05dd, the segmenter before issue 32), to
   measure before/after with one script;
 - gauss_otsu: Gaussian blur (sigma 3 px) + Otsu's threshold;
 - tophat_otsu: Gaussian (sigma 1 px), white top-hat with a disc of radius TOPHAT_PX, Otsu's threshold.
