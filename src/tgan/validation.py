@@ -134,12 +134,12 @@ def settings_changed(validated: str | os.PathLike, crop: dict[str, int] | None,
     config now gives: then every image's record changes and every image is imported again. The workflow's
     import gate asks this when it parses: Snakemake 9 plans no job that it reaches only through an ancient
     input of a job that reruns, and an import's gate is ancient so that a new image imports only itself. A
-    validated.json that predates this record (no `settings`) counts as unchanged, as the gate did before."""
+    validated.json that predates this record (no `settings`) counts as changed: that matters only when the stack
+    is validated again, and then its images are imported again in the same run, not in the next."""
     path = Path(validated)
     if not path.exists():
         return True
-    recorded = json.loads(path.read_text()).get("settings")
-    return recorded is not None and recorded != {"crop": crop, "pixel_size_nm": pixel_size_nm}
+    return json.loads(path.read_text()).get("settings") != {"crop": crop, "pixel_size_nm": pixel_size_nm}
 
 
 def _notes(images: dict[str, dict]) -> list[str]:
