@@ -266,11 +266,14 @@ def test_large_dark_particles_at_low_dose_keep_the_global_threshold(seed):
     its edges (a 2 px gradient is the noise's) below the edge test's: the empty top-hat mask was taken (IoU 0.00:
     checked). The phase is now thresholded, and its edges measured, after the smoothing that brings the noise to a
     tenth of the phases' contrast (phase_noise_sigma)."""
-    from tgan.classical import phase_noise_sigma
+    from tgan.classical import pixel_noise, two_phase_mask
+
+    def noise_sigma(image):
+        return two_phase_mask(image, pixel_noise(image))[1]["noise_sigma"]
 
     image, truth = large_dark_low_dose(2.0, seed)
-    assert phase_noise_sigma(1 - image) > 2.0  # noisy: smoothed beyond the default 1.6 px
-    assert phase_noise_sigma(1 - large_dark_low_dose(1e5, seed)[0]) < 0.5  # clean: the default smoothing stays
+    assert noise_sigma(1 - image) > 2.0  # noisy: smoothed beyond the default 1.6 px
+    assert noise_sigma(1 - large_dark_low_dose(1e5, seed)[0]) < 0.5  # clean: the default smoothing stays
     mask = classical_mask(image, "dark")
     assert (mask & truth).sum() / (mask | truth).sum() > 0.8
 

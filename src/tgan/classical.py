@@ -85,6 +85,8 @@ _SPECKS = 0.01
 # 0.360 / 0.353 / 0.258 (a few large images flip between the phase and the top-hat); 0.327 / 0.318 / 0.154
 # without the smoothing. Clean images keep their default.
 _PHASE_NOISE = 0.1
+# White pixel noise of standard deviation n has standard deviation n / (2 sqrt(pi) s) after a Gaussian of sigma s.
+_NOISE_AFTER_GAUSSIAN = 2 * np.sqrt(np.pi)
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -188,23 +190,19 @@ def _split_solidity(mask: np.ndarray) -> float:
     return float(sum(p.area * p.solidity for p in pieces) / area) if area else 0.0
 
 
-def phase_noise_sigma(image: np.ndarray) -> float:
-    """Gaussian sigma (px) that brings the image's pixel noise down to a tenth of the contrast between its two
-    phases (Otsu's class means after the default smoothing of two_phase_mask): the smoothing that a noisy image
-    needs before a global threshold and the edge test. Near 0 on a clean image."""
-    smooth = ndi.gaussian_filter(image, _phase_default_sigma(image))
+def phase_noise_sigma(smooth: np.ndarray, noise: float) -> float:
+    """Gaussian sigma (px) that brings an image's pixel noise (`noise`, `pixel_noise`) down to a tenth of the
+    contrast between its two phases (Otsu's class means of `smooth`, the image after the default smoothing of
+    two_phase_mask): the smoothing that a noisy image needs before a global threshold and the edge test. Near 0 on
+    a clean image."""
     if np.ptp(smooth) < 1e-6:
         return 0.0
     mask = smooth > filters.threshold_otsu(smooth)
     contrast = float(smooth[mask].mean() - smooth[~mask].mean()) if mask.any() and not mask.all() else 0.0
-    return pixel_noise(image) / (2 * np.sqrt(np.pi) * _PHASE_NOISE * contrast) if contrast > 0 else 0.0
+    return noise / (_NOISE_AFTER_GAUSSIAN * _PHASE_NOISE * contrast) if contrast > 0 else 0.0
 
 
-def _phase_default_sigma(image: np.ndarray) -> float:
-    return max(1.0, min(image.shape) / 256)
-
-
-def two_phase_mask(image: np.ndarray, noise_sigma: float | None = None) -> tuple[np.ndarray, dict[str, float]]:
+def two_phase_mask(image: np.ndarray, noise: float) -> tuple[np.ndarray, dict[str, float]]:
     """Bright phase of a bright-particle image by a global Otsu threshold, with the figures that say
     whether the image is two-phase: (mask, {"separability", "solidity", "fraction", "noise_sigma"}).
 
@@ -212,13 +210,16 @@ def two_phase_mask(image: np.ndarray, noise_sigma: float | None = None) -> tuple
     top-hat's disc: on such images the particles are simply the one phase, and a global threshold
     outlines them best (pooled particle IoU 0.84 on the EMPS bench images, against 0.01 for the
     top-hat). `separability` is Otsu's effectiveness (between-class over total variance, the variance that
-    the pixel noise leaves after the smoothing taken out). The image is smoothed with a Gaussian of
-    max(1, side/256) px, or of `noise_sigma` (`phase_noise_sigma`, computed when None) where that is larger:
-    at low dose the pixel noise otherwise breaks the phase into specks and lowers its separability.
+    the pixel noise (`noise`, `pixel_noise`) leaves after the smoothing taken out). The image is smoothed with a
+    Gaussian of max(1, side/256) px, or of `phase_noise_sigma` where that is larger: at low dose the pixel noise
+    otherwise breaks the phase into specks and lowers its separability.
     """
-    noise_sigma = phase_noise_sigma(image) if noise_sigma is None else noise_sigma
-    sigma = max(_phase_default_sigma(image), noise_sigma)
-    smooth = ndi.gaussian_filter(image, sigma)
+    default = max(1.0, min(image.shape) / 256)
+    smooth = ndi.gaussian_filter(image, default)
+    noise_sigma = phase_noise_sigma(smooth, noise)
+    sigma = max(default, noise_sigma)
+    if sigma > default:
+        smooth = ndi.gaussian_filter(image, sigma)
     if np.ptp(smooth) < 1e-6:
         return np.zeros(image.shape, bool), {"separability": 0.0, "solidity": 0.0, "fraction": 0.0,
                                              "noise_sigma": noise_sigma}
@@ -226,7 +227,7 @@ def two_phase_mask(image: np.ndarray, noise_sigma: float | None = None) -> tuple
     mask = smooth > t
     fraction = float(mask.mean())
     variance = smooth.var()
-    variance = max(variance - (pixel_noise(image) / (2 * np.sqrt(np.pi) * sigma)) ** 2, 0.5 * variance)
+    variance = max(variance - (noise / (_NOISE_AFTER_GAUSSIAN * sigma)) ** 2, 0.5 * variance)
     separability = fraction * (1 - fraction) * (smooth[mask].mean() - smooth[~mask].mean()) ** 2 / variance
     mask = ndi.binary_fill_holes(morphology.remove_small_objects(mask, max_size=20))
     mask = ndi.binary_opening(mask, morphology.disk(2))
@@ -309,13 +310,14 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
     image = _check_image(image)
     if polarity == "dark":
         image = 1.0 - image
+    noise = pixel_noise(image)
     if radius is None:
-        two_phase, figures = two_phase_mask(image)
+        two_phase, figures = two_phase_mask(image, noise)
         if is_two_phase(figures):
             return two_phase
     r = float(radius) if radius is not None else estimate_particle_radius(image)
     r = max(r, 1.0)
-    mask = _tophat_mask(image, r)
+    mask = _tophat_mask(image, r, noise)
     if radius is not None or two_phase.sum() <= mask.sum():
         return mask
     sigma = figures["noise_sigma"]
@@ -326,10 +328,11 @@ def classical_mask(image: np.ndarray, polarity: str = "bright",
     return mask
 
 
-def _tophat_mask(image: np.ndarray, r: float) -> np.ndarray:
-    """The top-hat pipeline's mask for particles of radius r (steps 1-4 of classical_mask)."""
+def _tophat_mask(image: np.ndarray, r: float, noise: float) -> np.ndarray:
+    """The top-hat pipeline's mask for particles of radius r (steps 1-4 of classical_mask); noise: the image's
+    `pixel_noise`."""
     tophat, bg, level, threshold = _tophat(image, r, r / 4.0)
-    noisy = pixel_noise(image) > _NOISY * (threshold - level)
+    noisy = noise > _NOISY * (threshold - level)
     if noisy:
         tophat, bg, level, threshold = _tophat(image, r, _NOISY_SIGMA * r)
     above = tophat > threshold
