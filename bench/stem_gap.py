@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tgan import metrics  # noqa: E402
 from tgan.annotations import ignore_mask  # noqa: E402
+from tgan.boxes import inside  # noqa: E402
 from tgan.ground_truth import read_boxes  # noqa: E402
 from tgan.images import read_image, read_mask  # noqa: E402
 from tgan.options import PSDOptions, from_dict, validate_config  # noqa: E402
@@ -55,10 +56,8 @@ def classes(gt: np.ndarray, labels: np.ndarray) -> tuple[list[tuple[float, str]]
             ratio = np.sqrt((right - left) * (bottom - top)) / side
             out.append((side, "merged" if centres >= 2 else "small" if ratio < 0.7 else "large" if ratio > 1.4
                         else "offset"))
-    centroids = np.array([r.centroid[::-1] for r in props.values()]).reshape(-1, 2)
-    unboxed = int((~((centroids[:, None, 0] >= gt[None, :, 0]) & (centroids[:, None, 0] <= gt[None, :, 2])
-                     & (centroids[:, None, 1] >= gt[None, :, 1]) & (centroids[:, None, 1] <= gt[None, :, 3])).any(1)).sum())
-    return out, len(props), unboxed
+    centroids = np.array([r.centroid[::-1] for r in props.values()]).reshape(-1, 2)  # (x, y)
+    return out, len(props), int((~inside(gt, centroids).any(axis=0)).sum())
 
 
 def main() -> None:
