@@ -93,11 +93,18 @@ def test_assess_answers_with_the_mask_that_outlines_the_particles():
     assert figures["quality"] == pytest.approx(np.mean([figures["agreement_flips"], figures["agreement_objects"],
                                                         quality.explained(image, good_prob >= 0.5)]))
 
-    # a rough mask a little closer to the edges does not replace NPsSegNet's: only a clearly better one does
+    # a rough mask a little closer to the edges answers where it also explains more of the image (it is better on
+    # both figures); one that is sharper but misses particles (explains less) does not, short of CONTRAST_MARGIN
     thin_prob = blurred_truth(ndimage.binary_erosion(labels > 0), 1.0)
-    slightly = quality.contrast(image, truth) / quality.contrast(image, thin_prob >= 0.5)
-    assert 1.0 < slightly < quality.CONTRAST_MARGIN
-    assert quality.assess(image, thin_prob, truth, 0.5, lambda img: thin_prob)[2]["answer"] == "npssegnet"
+    thin = thin_prob >= 0.5
+    for missed, expected in ((0, "rough_masks"), (4, "npssegnet")):
+        rough = truth & ~np.isin(labels, np.arange(1, missed + 1))
+        figures = quality.assess(image, thin_prob, rough, 0.5, lambda img: thin_prob)[2]
+        assert 1.0 < figures["contrast_rough"] / figures["contrast_npssegnet"] < quality.CONTRAST_MARGIN
+        assert (figures["explained_rough"] > figures["explained_npssegnet"]) == (expected == "rough_masks")
+        assert figures["agreement_pixels"] == pytest.approx(quality.iou(thin, rough))
+        assert figures["agreement_pixels"] < quality.SAME_ANSWER
+        assert figures["answer"] == expected, missed
 
     # NPsSegNet's mask misses half the particles, with outlines as good as the rough mask's: the contrast does
     # not tell them apart, the share of the image's variance that each explains does
@@ -121,6 +128,31 @@ def test_assess_answers_with_the_mask_that_outlines_the_particles():
     answer, _, figures = quality.assess(image, bad_prob, truth, 0.5, lambda img: bad_prob)
     assert figures["answer"] == "rough_masks" and np.array_equal(answer, truth)
     assert figures["quality"] < 0.75  # NPsSegNet's mask shares no particle with the rough mask
+
+
+def test_a_rough_mask_of_a_few_sharp_particles_does_not_replace_one_that_finds_them_all():
+    """The contrast compares outlines only between masks that both explain the image: a rough mask of two exact
+    particles out of fourteen has the sharper outlines (twice NPsSegNet's swollen ones), yet misses the rest."""
+    image, labels = particle_image((192, 192), radii=(7,) * 14, seed=4)
+    swollen = ndimage.binary_dilation(labels > 0, iterations=2)
+    few = np.isin(labels, [1, 2])
+    answer, figures = quality.decide(image, swollen, few, 1.0)
+    assert figures["contrast_rough"] > quality.CONTRAST_MARGIN * figures["contrast_npssegnet"]
+    assert figures["explained_rough"] < quality.CONTRAST_GATE * figures["explained_npssegnet"]
+    assert figures["answer"] == "npssegnet" and np.array_equal(answer, swollen)
+
+
+def test_two_masks_that_share_nearly_every_pixel_are_answered_by_the_rough_one():
+    """NPsSegNet's mask is the truth, the rough mask the truth with one particle a pixel thinner: NPsSegNet's
+    outlines are (a little) better, but the two are one answer, and the rough mask answers."""
+    image, labels = particle_image((192, 192), radii=(7,) * 14, seed=4)
+    truth = labels > 0
+    rough = truth & ~((labels == 1) & ~ndimage.binary_erosion(labels == 1))
+    answer, figures = quality.decide(image, truth, rough, 1.0)
+    assert figures["agreement_pixels"] == pytest.approx(quality.iou(truth, rough))
+    assert quality.SAME_ANSWER <= figures["agreement_pixels"] < 1.0
+    assert figures["contrast_rough"] < figures["contrast_npssegnet"]
+    assert figures["answer"] == "rough_masks" and np.array_equal(answer, rough)
 
 
 def test_the_quality_estimate_ranks_worse_answers_lower():

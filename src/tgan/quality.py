@@ -3,16 +3,20 @@ the rough-mask segmenter's, whichever outlines the particles better.
 
 Our users have no ground truth, so both are built from what every image carries:
 
-- The floor: the answer for an image is NPsSegNet's mask unless the rough mask is clearly better by either of two
-  figures. Its `contrast` is more than CONTRAST_MARGIN times NPsSegNet's: how far the particles' mean grey level
-  stands from the support's (in the image's standard deviations) times how much steeper the image is on the
-  mask's outlines than on average (a mask that follows the particles' edges scores high; one that fills gaps,
-  misses particles or cuts through them lower; rough outlines at the particles' outer edge, rough_masks.edge_level,
-  score 5-15 % higher even where NPsSegNet's masks are better, hence the margin). Or its `explained` share of
-  the image's grey-level variance (Otsu's criterion of the mask's split into particles and support) is more than
-  EXPLAINED_MARGIN times NPsSegNet's: a mask of specks, or one that misses the plain particles, explains little
-  of the image, whatever its outlines. Chosen on half of the dev images and the bench (bench/dev.py, the other
-  half as the check; docs/benchmarks.md).
+- The floor: the answer for an image is NPsSegNet's mask unless the rough mask is better by two label-free
+  figures. Its `contrast`: how far the particles' mean grey level stands from the support's (in the image's
+  standard deviations) times how much steeper the image is on the mask's outlines than on average (a mask that
+  follows the particles' edges scores high; one that fills gaps, misses particles or cuts through them lower).
+  Its `explained` share of the image's grey-level variance (Otsu's criterion of the mask's split into particles
+  and support): a mask of specks, or one that misses the plain particles, explains little of the image, whatever
+  its outlines. The rough mask answers where it is higher on both; or clearly higher on one: a contrast over
+  CONTRAST_MARGIN times NPsSegNet's, provided it explains at least CONTRAST_GATE times the variance (a rough mask
+  of a few specks on sharp edges has a high contrast and misses the particles), or an explained share over
+  EXPLAINED_MARGIN times NPsSegNet's; or where the two masks share at least SAME_ANSWER of their pixels
+  (`agreement_pixels`, IoU): they are one answer (on the dev images as good as each other on average), and the
+  rough mask is the one a user reproduces without the network. Both masks' outlines are drawn the same way
+  (NPsSegNet's are redrawn as the rough masks' are), so the figures compare the particles found, not the edge
+  level. Chosen on the dev images and the bench (bench/dev.py; docs/benchmarks.md).
 - The quality estimate of an image is the mean of three figures in [0, 1]: NPsSegNet's agreement with itself
   under flips (`agreement_flips`: IoU of its mask with the masks of the flipped image, flipped back), the
   answer's `explained` variance (above), and the object agreement of NPsSegNet's and the rough mask
@@ -39,8 +43,11 @@ from .psd import ALL_IMAGES
 log = logging.getLogger(__name__)
 
 DOUBTFUL_SHARE = 0.2  # the lowest fifth of a stack's images by quality estimate
-CONTRAST_MARGIN = 1.5  # the rough mask answers an image when its contrast is this many times NPsSegNet's,
-EXPLAINED_MARGIN = 1.2  # or when it explains this many times the grey-level variance that NPsSegNet's mask does
+# The rough mask answers an image when its contrast and explained variance are both higher than NPsSegNet's, or:
+CONTRAST_MARGIN = 1.5  # its contrast is this many times NPsSegNet's
+CONTRAST_GATE = 0.5  # and it explains at least this share of the variance that NPsSegNet's mask explains,
+EXPLAINED_MARGIN = 1.2  # or it explains this many times the grey-level variance that NPsSegNet's mask does,
+SAME_ANSWER = 0.95  # or the two masks' pixel IoU is at least this: they are the same answer
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -96,11 +103,10 @@ def assess(image: np.ndarray, prob: np.ndarray, rough: np.ndarray, threshold: fl
            probability: Callable[[np.ndarray], np.ndarray], npssegnet_may_answer: bool = True,
            outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(the image's answer, NPsSegNet's candidate, the figures): NPsSegNet's mask (`prob` >= threshold, its
-    outlines redrawn by `outline` where given, as the rough masks' are), or the rough mask where its contrast is
-    more than CONTRAST_MARGIN times higher or it explains more than EXPLAINED_MARGIN times the variance (always,
-    when NPsSegNet may not answer: it failed its self-check), and the quality estimate. `probability` is the
-    network (image -> probability), run on the flipped image: the flip agreement is the network's own, before
-    any redrawing."""
+    outlines redrawn by `outline` where given, as the rough masks' are), or the rough mask where the floor
+    (`decide`) says so (always, when NPsSegNet may not answer: it failed its self-check), and the quality estimate.
+    `probability` is the network (image -> probability), run on the flipped image: the flip agreement is the
+    network's own, before any redrawing."""
     mask = prob >= threshold
     agreement = flip_agreement(probability, image, mask, threshold)
     candidate = mask if outline is None else outline(image, mask)
@@ -115,11 +121,17 @@ def decide(image: np.ndarray, mask: np.ndarray, rough: np.ndarray, agreement_fli
     mask, rough = np.asarray(mask, bool), np.asarray(rough, bool)
     gradient = filters.sobel(filters.gaussian(image, 1))
     figures = {"agreement_flips": agreement_flips, "agreement_objects": object_agreement(mask, rough),
+               "agreement_pixels": iou(mask, rough),
                "contrast_npssegnet": contrast(image, mask, gradient), "contrast_rough": contrast(image, rough, gradient),
                "explained_npssegnet": explained(image, mask), "explained_rough": explained(image, rough)}
+    rough_contrast, net_contrast = figures["contrast_rough"], figures["contrast_npssegnet"]
+    rough_explained, net_explained = figures["explained_rough"], figures["explained_npssegnet"]
     use_rough = (not npssegnet_may_answer
-                 or figures["contrast_rough"] > CONTRAST_MARGIN * figures["contrast_npssegnet"]
-                 or figures["explained_rough"] > EXPLAINED_MARGIN * figures["explained_npssegnet"])
+                 or figures["agreement_pixels"] >= SAME_ANSWER
+                 or (rough_contrast > net_contrast and rough_explained > net_explained)
+                 or (rough_contrast > CONTRAST_MARGIN * net_contrast
+                     and rough_explained >= CONTRAST_GATE * net_explained)
+                 or rough_explained > EXPLAINED_MARGIN * net_explained)
     figures["answer"] = "rough_masks" if use_rough else "npssegnet"
     figures["quality"] = float(np.mean([figures["agreement_flips"], figures["agreement_objects"],
                                         figures["explained_rough" if use_rough else "explained_npssegnet"]]))
