@@ -4,7 +4,7 @@ method that made the masks and why.
 
 Each image is segmented by NPsSegNet (of the stack, or of its segment_with stack) and by the stack's rough-mask
 segmenter; NPsSegNet's outlines are redrawn at the rough masks' edge level (rough_masks.edge_level); the
-answer is NPsSegNet's mask unless the rough mask outlines the particles clearly better
+answer is NPsSegNet's mask unless the rough mask outlines the particles better or is the same answer
 (tgan.quality: the floor), and both candidates are kept in npssegnet/ and rough_masks/; an NPsSegNet with a
 second channel (npssegnet.instances boundary or distance) also writes where touching particles meet to
 boundaries/, along which psd splits the answer, whichever it is. When NPsSegNet failed its own check, with
