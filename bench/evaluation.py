@@ -14,10 +14,11 @@ model-adaptation rounds to every stack (stacks' experimental.adaptation_rounds) 
 masks" column is the previous round. `--heldout` adds a third stack, `emps_heldout`: nine other EMPS test
 images that no setting was ever chosen on (a check that a change does not only fit the bench's images; about
 25 min more on 2 cores). `--dose E` runs the bench stacks as low-dose acquisitions instead (stacks NAME_doseE):
-each image degraded as bench/noise.py degrades it (blur, Poisson noise at E electrons per pixel for the brightest
-grey, read noise; the same noise per image and dose) and written as an 8-bit PNG, the ground truth kept: the
-label-free chain against its rough masks and the manual-label baseline in noise. The data sets are not part of the project: without ../shared/data the script says so
-and exits.
+each image degraded by bench/noise.py's `degrade` (blur, Poisson noise at E electrons per pixel for the brightest
+grey, read noise; a fixed noise per image and dose, seeded here from "NAME/E", so not the realisation that
+noise.py's curve draws from "NAME/E.0") and written as an 8-bit PNG, the ground truth kept: the label-free chain
+against its rough masks and the manual-label baseline in noise. The data sets are not part of the project:
+without ../shared/data the script says so and exits.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def bench_config(settings: list[str], rounds: int, heldout: bool, dose: float | 
         emps = copy.deepcopy(config["stacks"]["emps"])
         config["stacks"]["emps_heldout"] = {**emps, "images": "results/bench_data/emps_heldout"}
     if dose is not None:
-        config["stacks"] = {stack_name(stack, dose): {**entry, "images": f"results/bench_data/{stack_name(stack, dose)}"}
+        names = {stack: stack_name(stack, dose) for stack in config["stacks"]}
+        config["stacks"] = {names[stack]: {**entry, "images": f"results/bench_data/{names[stack]}"}
                             for stack, entry in config["stacks"].items()}
     if rounds:
         for stack in config["stacks"].values():
@@ -134,7 +136,8 @@ def link_subsets(heldout: bool, dose: float | None = None) -> None:
 
 
 def write_degraded(source: Path, target: Path, dose: float) -> None:
-    """The image of `source` as bench/noise.py degrades it at `dose` (its noise for that image and dose), 8-bit."""
+    """The image of `source` degraded by bench/noise.py's `degrade` at `dose`, 8-bit; its noise is fixed per image and
+    dose (seeded from "NAME/E", as every earlier --dose run was: noise.py's curve seeds from "NAME/E.0")."""
     from noise import SEED, degrade  # bench/noise.py, beside this script (it puts src/ on the path)
 
     from tgan.images import read_image, write_image
