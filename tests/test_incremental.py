@@ -125,6 +125,17 @@ def test_segment_with_reuses_the_other_stacks_model(done, tmp_path):
     assert sorted(summary.index) == ["ALL", "again", "later", "new"]
     assert summary.loc["again", "count"] == s1.loc["img0", "count"]
 
+    # A frame leaves the series: in one run it leaves the PSD (the others imported again, their masks read back).
+    (work / "repeat" / "new.png").unlink()
+    assert planned_jobs(snakemake_with(work, stacks, "--cores", "2")) == sorted(
+        [("validate_inputs", "repeat", ""), ("import_image", "repeat", "again"), ("import_image", "repeat", "later"),
+         ("segment", "repeat", ""), ("psd", "repeat", "")])
+    assert "0 image(s) segmented, 2 read back" in (work / "logs/repeat/segment.log").read_text()
+    summary = pd.read_csv(work / "results/repeat/psd/summary.csv").set_index("image")
+    assert sorted(summary.index) == ["ALL", "again", "later"]
+    assert summary.loc["again", "count"] == s1.loc["img0", "count"]
+    assert planned_jobs(snakemake_with(work, stacks, "-n")) == []
+
 
 def test_segment_with_names_a_stack_that_trains(tmp_path):
     make_stack(tmp_path / "a", "bright", seed=0, n_images=2)

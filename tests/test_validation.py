@@ -10,7 +10,7 @@ from tgan.images import read_image, stack_sources, write_image
 from tgan.scale_bar import NO_BAR
 from tgan.cache import Cache
 from tgan.files import write_json
-from tgan.validation import InputError, check_training_crop, settings_changed, validate_stack
+from tgan.validation import InputError, check_training_crop, imports_stale, validate_stack
 
 CROP = 64
 
@@ -252,17 +252,22 @@ def test_images_checked_before_are_read_back(tmp_path):
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 5  # the two passing runs' entries, none of blank.png
 
 
-def test_a_changed_crop_or_pixel_size_is_seen_from_the_last_validation(tmp_path):
+def test_a_changed_crop_or_pixel_size_or_a_removed_image_is_seen_from_the_last_validation(tmp_path):
     """The import gate re-imports every image when the stack's crop or pixel size differs from those its
-    validated.json was made with (so that Snakemake plans the imports in the run that validates again)."""
+    validated.json was made with, or when an image it validated has left the stack (so that Snakemake plans the
+    imports, and the chain after them, in the run that validates again); an added image alone does not."""
     good_stack(tmp_path / "s")
     report = validate(tmp_path / "s", crop={"top": 2}, pixel_size_nm=0.5)
     assert report["settings"] == {"crop": {"top": 2}, "pixel_size_nm": 0.5}
+    names = sorted(report["images"])
+    assert len(names) >= 2
     write_json(tmp_path / "validated.json", report)
-    assert not settings_changed(tmp_path / "validated.json", {"top": 2}, 0.5)
-    assert settings_changed(tmp_path / "validated.json", {"top": 3}, 0.5)
-    assert settings_changed(tmp_path / "validated.json", {"top": 2}, None)
-    assert settings_changed(tmp_path / "missing.json", {"top": 2}, 0.5)
+    assert not imports_stale(tmp_path / "validated.json", {"top": 2}, 0.5, names)
+    assert not imports_stale(tmp_path / "validated.json", {"top": 2}, 0.5, names + ["added"])
+    assert imports_stale(tmp_path / "validated.json", {"top": 2}, 0.5, names[1:])
+    assert imports_stale(tmp_path / "validated.json", {"top": 3}, 0.5, names)
+    assert imports_stale(tmp_path / "validated.json", {"top": 2}, None, names)
+    assert imports_stale(tmp_path / "missing.json", {"top": 2}, 0.5, names)
     del report["settings"]  # written before the record existed: re-imported when the stack is validated again
     write_json(tmp_path / "validated.json", report)
-    assert settings_changed(tmp_path / "validated.json", {"top": 2}, 0.5)
+    assert imports_stale(tmp_path / "validated.json", {"top": 2}, 0.5, names)

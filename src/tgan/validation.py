@@ -128,18 +128,24 @@ def validate_stack(stack: str, folder: str | os.PathLike, sources: dict[str, tup
             "notes": _notes(images), "settings": {"crop": crop, "pixel_size_nm": pixel_size_nm}}
 
 
-def settings_changed(validated: str | os.PathLike, crop: dict[str, int] | None,
-                     pixel_size_nm: float | None) -> bool:
-    """Whether a stack's last validation (its validated.json) was made with another crop or pixel size than the
-    config now gives: then every image's record changes and every image is imported again. The workflow's
-    import gate asks this when it parses: Snakemake 9 plans no job that it reaches only through an ancient
-    input of a job that reruns, and an import's gate is ancient so that a new image imports only itself. A
-    validated.json that predates this record (no `settings`) counts as changed: that matters only when the stack
-    is validated again, and then its images are imported again in the same run, not in the next."""
+def imports_stale(validated: str | os.PathLike, crop: dict[str, int] | None, pixel_size_nm: float | None,
+                  names) -> bool:
+    """Whether every image of a stack is to be imported again: its last validation (its validated.json) was made
+    with another crop or pixel size than the config now gives (then every image's record changes), or with an
+    image that the stack no longer holds (`names`: its images now). The workflow's import gate asks this when it
+    parses: Snakemake 9 plans no job that it reaches only through an ancient input of a job that reruns, and an
+    import's gate is ancient so that a new image imports only itself. An image taken out of a stack reruns only
+    its validation, so without this the next run would split, train, segment and measure the stack as it was,
+    the removed image counted in its PSD, until a second run; its imports rerun instead, and everything after
+    them with them. A validated.json that predates the settings record counts as changed: that matters only
+    when the stack is validated again, and then its images are imported again in the same run, not in the next."""
     path = Path(validated)
     if not path.exists():
         return True
-    return json.loads(path.read_text()).get("settings") != {"crop": crop, "pixel_size_nm": pixel_size_nm}
+    record = json.loads(path.read_text())
+    if record.get("settings") != {"crop": crop, "pixel_size_nm": pixel_size_nm}:
+        return True
+    return bool(set(record.get("images", {})) - set(names))
 
 
 def _notes(images: dict[str, dict]) -> list[str]:

@@ -12,7 +12,7 @@ from tgan.ground_truth import ground_truth_files, ground_truth_kind
 from tgan.options import merged_section
 from tgan.images import FrameCounts, stack_sources as read_stack_sources
 from tgan.subsets import kfold
-from tgan.validation import settings_changed
+from tgan.validation import imports_stale
 
 
 def with_adaptation_rounds(stacks):
@@ -86,19 +86,21 @@ def validation_gate(wildcards):
     """The stack's validation, which every import waits for. For an image imported before, ancient: an image
     added to the stack validates the stack again but imports only itself (an image's own file, frame, crop and
     pixel size decide its import, and they are its inputs and params). Not ancient for an image not yet
-    imported, nor when the stack's crop or pixel size changed since its validation (every image is imported
-    again): Snakemake 9 (dag.update_needrun) plans no job that it reaches only through an ancient input of a
-    job that reruns, so those imports would wait for a second run."""
+    imported, nor when the stack's crop or pixel size changed since its validation or an image left the stack
+    (every image is imported again, `tgan.validation.imports_stale`): Snakemake 9 (dag.update_needrun) plans no
+    job that it reaches only through an ancient input of a job that reruns, so those imports, and the rest of
+    the stack's chain after them, would wait for a second run."""
     gate = f"results/{wildcards.stack}/validated.json"
-    if import_settings_changed(wildcards.stack):
+    if stack_imports_stale(wildcards.stack):
         return gate
     return ancient(gate) if Path(f"results/{wildcards.stack}/images/{wildcards.image}.json").exists() else gate
 
 
 @cache
-def import_settings_changed(stack):
+def stack_imports_stale(stack):
     settings = STACK_CONFIG[stack]
-    return settings_changed(f"results/{stack}/validated.json", settings["crop"], settings["pixel_size_nm"])
+    return imports_stale(f"results/{stack}/validated.json", settings["crop"], settings["pixel_size_nm"],
+                         stack_sources(stack))
 
 
 def stack_calibrations(stack):
