@@ -86,6 +86,16 @@ def test_added_image_retrains_its_stack_and_is_counted(done, tmp_path):
         f"results/s1/images/{name}.png" for name in IMAGES + ["img2"]]
 
 
+def test_an_image_changed_in_place_is_imported_again_and_its_stack_reruns(done, tmp_path):
+    """An image file replaced under the same name (exported again, another frame saved over it): in one run it is
+    validated and imported again, and the stack's chain reruns on it; the other image is not imported again."""
+    work = copy(done, tmp_path)
+    make_image(work / "s1" / "img0.png", seed=123)
+    output = snakemake_with(work, STACKS, "-n")
+    assert planned_jobs(output) == [job for job in chain_jobs("s1", IMAGES)
+                                    if job[0] != "import_image" or job[2] == "img0"]
+
+
 def test_segment_with_reuses_the_other_stacks_model(done, tmp_path):
     """A new stack with segment_with: s1 trains nothing: it is imported, segmented with s1's NPsSegNet
     and measured. An image it shares with s1 gets exactly s1's mask and particle count."""

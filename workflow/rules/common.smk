@@ -86,14 +86,17 @@ def validation_gate(wildcards):
     """The stack's validation, which every import waits for. For an image imported before, ancient: an image
     added to the stack validates the stack again but imports only itself (an image's own file, frame, crop and
     pixel size decide its import, and they are its inputs and params). Not ancient for an image not yet
-    imported, nor when the stack's crop or pixel size changed since its validation or an image left the stack
-    (every image is imported again, `tgan.validation.imports_stale`): Snakemake 9 (dag.update_needrun) plans no
-    job that it reaches only through an ancient input of a job that reruns, so those imports, and the rest of
-    the stack's chain after them, would wait for a second run."""
+    imported or whose file changed since its import, nor when the stack's crop or pixel size changed since its
+    validation or an image left the stack (every image is imported again, `tgan.validation.imports_stale`):
+    Snakemake 9 (dag.update_needrun) plans no job that it reaches only through an ancient input of a job that
+    reruns, and does not look at the own inputs of the jobs after it, so those imports, and the rest of the
+    stack's chain after them, would wait for a second run."""
     gate = f"results/{wildcards.stack}/validated.json"
-    if stack_imports_stale(wildcards.stack):
+    record = Path(f"results/{wildcards.stack}/images/{wildcards.image}.json")
+    if stack_imports_stale(wildcards.stack) or not record.exists():
         return gate
-    return ancient(gate) if Path(f"results/{wildcards.stack}/images/{wildcards.image}.json").exists() else gate
+    source = Path(stack_sources(wildcards.stack)[wildcards.image][0])
+    return gate if source.stat().st_mtime > record.stat().st_mtime else ancient(gate)
 
 
 @cache
