@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tgan import quality  # noqa: E402
+from tgan.annotations import ignore_mask  # noqa: E402
 from tgan.files import write_csv  # noqa: E402
 from tgan.images import read_image, read_mask, write_mask  # noqa: E402
 
@@ -36,10 +37,14 @@ def requality(stack: str) -> pd.DataFrame:
     rows = []
     for name in tqdm(old.index, desc=stack, unit="image"):
         image = read_image(ROOT / "results" / stack / "images" / f"{name}.png")
-        answer, figures = quality.decide(image, read_mask(seg / "npssegnet" / f"{name}.png"),
-                                         read_mask(seg / "rough_masks" / f"{name}.png"),
-                                         float(old.loc[name, "agreement_flips"]), may_answer)
-        write_mask(seg / f"{name}.png", answer)
+        record = json.loads((ROOT / "results" / stack / "images" / f"{name}.json").read_text())
+        ignore = ignore_mask(image.shape, record)
+        npssegnet, rough = (read_mask(seg / folder / f"{name}.png") & ~ignore for folder in ("npssegnet", "rough_masks"))
+        answer, figures = quality.decide(image, npssegnet, rough, float(old.loc[name, "agreement_flips"]), may_answer,
+                                         ignore)
+        for path, mask in ((seg / f"{name}.png", answer), (seg / "npssegnet" / f"{name}.png", npssegnet),
+                           (seg / "rough_masks" / f"{name}.png", rough)):
+            write_mask(path, mask)
         rows.append({"image": name, **figures})
     table = pd.DataFrame(rows)
     table["doubtful"] = quality.doubtful(table["quality"].to_numpy())

@@ -142,6 +142,26 @@ def test_a_rough_mask_of_a_few_sharp_particles_does_not_replace_one_that_finds_t
     assert figures["answer"] == "npssegnet" and np.array_equal(answer, swollen)
 
 
+def test_burned_in_annotations_are_no_part_of_the_floor():
+    """A white label and a scale bar burned into a grey image of dark particles: a rough mask of them (sharp, far
+    from the sample's grey levels) outscores NPsSegNet's particles when they count; with them left out, as the PSD
+    leaves them out, NPsSegNet's mask answers, and both masks are cleared there."""
+    image, labels = particle_image((192, 192), radii=(7,) * 14, seed=5)
+    image = 0.7 - 0.4 * image  # dark particles on a grey film
+    ignore = np.zeros(image.shape, bool)
+    ignore[:24, :40] = ignore[176:184, 10:90] = True
+    image[ignore] = 1.0
+    particles = (labels > 0) & ~ignore
+    rough = ignore | (labels == labels[~ignore & (labels > 0)].max())  # the annotations and one particle
+    _, figures = quality.decide(image, particles, rough, 1.0)
+    assert figures["answer"] == "rough_masks"
+    answer, figures = quality.decide(image, particles, rough, 1.0, ignore=ignore)
+    assert figures["answer"] == "npssegnet" and np.array_equal(answer, particles)
+    assert figures["explained_npssegnet"] > 0.5 > figures["explained_rough"]
+    rough_answer, _ = quality.decide(image, particles, rough, 1.0, npssegnet_may_answer=False, ignore=ignore)
+    assert not rough_answer[ignore].any() and rough_answer.sum() == (rough & ~ignore).sum()
+
+
 def test_two_masks_that_share_nearly_every_pixel_are_answered_by_the_rough_one():
     """NPsSegNet's mask is the truth, the rough mask the truth with one particle a pixel thinner: NPsSegNet's
     outlines are (a little) better, but the two are one answer, and the rough mask answers."""

@@ -460,18 +460,18 @@ def segment(net: nn.Module, image: np.ndarray, device: torch.device, opts: Segme
 
 
 def answer(net: nn.Module, image: np.ndarray, rough: np.ndarray, device: torch.device, opts: SegmentOptions,
-           npssegnet_may_answer: bool = True, outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-           ) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
+           npssegnet_may_answer: bool = True, outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+           ignore: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
     """(the image's answer, NPsSegNet's own masks, the figures): the floor and quality estimate of tgan.quality
     with this network, run on the image and on its flips; what `segment` and `tgan watch` give each image.
     outline: (image, mask) -> mask, the rough masks' outline redrawing (rough_masks.outline), applied to
     NPsSegNet's mask too. The own masks are `npssegnet` (redrawn) and, for a network with a boundary channel
     that may answer, `boundary` (where touching particles meet: psd splits the answer along them, whichever
-    mask it is)."""
+    mask it is). ignore: the burned-in annotations of the image (import record), no part of the sample."""
     out = logits(net, image, device, opts)
     answered, candidate, figures = quality.assess(
         image, particle_probability(out), rough, opts.threshold, lambda flipped: probability(net, flipped, device, opts),
-        npssegnet_may_answer, outline)
+        npssegnet_may_answer, outline, ignore)
     own = {"npssegnet": candidate}
     boundary = boundary_mask(out, opts.threshold, net.instances, opts.seed_depth)
     if boundary is not None and npssegnet_may_answer:

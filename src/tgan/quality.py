@@ -16,7 +16,10 @@ Our users have no ground truth, so both are built from what every image carries:
   (`agreement_pixels`, IoU): they are one answer (on the dev images as good as each other on average), and the
   rough mask is the one a user reproduces without the network. Both masks' outlines are drawn the same way
   (NPsSegNet's are redrawn as the rough masks' are), so the figures compare the particles found, not the edge
-  level. Chosen on the dev images and the bench (bench/dev.py; docs/benchmarks.md).
+  level. Chosen on the dev images and the bench (bench/dev.py; docs/benchmarks.md). Burned-in labels and scale
+  bars (the `ignore` regions of the image's import record) are no part of the sample: both masks are cleared
+  there and every figure is taken on the rest of the image, as the PSD measures it (a rough mask of a white "(a)"
+  label and a scale bar, sharp and far from the grey level of the sample, outscored NPsSegNet's particles).
 - The quality estimate of an image is the mean of three figures in [0, 1]: NPsSegNet's agreement with itself
   under flips (`agreement_flips`: IoU of its mask with the masks of the flipped image, flipped back), the
   answer's `explained` variance (above), and the object agreement of NPsSegNet's and the rough mask
@@ -35,6 +38,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 from skimage import filters, measure, segmentation
 
 from .metrics import count_matches, instance_iou
@@ -48,6 +52,7 @@ CONTRAST_MARGIN = 1.5  # its contrast is this many times NPsSegNet's
 CONTRAST_GATE = 0.5  # and it explains at least this share of the variance that NPsSegNet's mask explains,
 EXPLAINED_MARGIN = 1.2  # or it explains this many times the grey-level variance that NPsSegNet's mask does,
 SAME_ANSWER = 0.95  # or the two masks' pixel IoU is at least this: they are the same answer
+SAMPLE_MARGIN = 3  # px left out around burned-in annotations (the gradient: a Gaussian of 1 px, then Sobel)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -57,10 +62,12 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def flip_agreement(probability: Callable[[np.ndarray], np.ndarray], image: np.ndarray, mask: np.ndarray,
-                   threshold: float) -> float:
-    """Mean IoU of the mask with the masks of the left-right and up-down flipped image (flipped back)."""
+                   threshold: float, sample: np.ndarray | None = None) -> float:
+    """Mean IoU of the mask with the masks of the left-right and up-down flipped image (flipped back), on the
+    `sample` pixels (all without)."""
+    sample = np.ones(mask.shape, bool) if sample is None else sample
     flips = [(np.fliplr, np.fliplr), (np.flipud, np.flipud)]
-    return float(np.mean([iou(mask, undo(probability(np.ascontiguousarray(do(image)))) >= threshold)
+    return float(np.mean([iou(mask & sample, (undo(probability(np.ascontiguousarray(do(image)))) >= threshold) & sample)
                           for do, undo in flips]))
 
 
@@ -73,11 +80,13 @@ def object_agreement(a: np.ndarray, b: np.ndarray) -> float:
     return 2 * count_matches(instance_iou(la, lb)) / (la.max() + lb.max())
 
 
-def explained(image: np.ndarray, mask: np.ndarray) -> float:
+def explained(image: np.ndarray, mask: np.ndarray, sample: np.ndarray | None = None) -> float:
     """The share of the image's grey-level variance that the mask's split into particles and support explains
-    (Otsu's criterion: w (1 - w) (mean in - mean out)^2 / variance, w the mask's share of the pixels); 0 for an
-    empty or full mask or a flat image."""
+    (Otsu's criterion: w (1 - w) (mean in - mean out)^2 / variance, w the mask's share of the pixels), over the
+    `sample` pixels (all without); 0 for an empty or full mask or a flat image."""
     mask = np.asarray(mask, bool)
+    if sample is not None:
+        image, mask = image[sample], mask[sample]
     variance = float(image.var())
     if mask.all() or not mask.any() or not variance:
         return 0.0
@@ -85,45 +94,64 @@ def explained(image: np.ndarray, mask: np.ndarray) -> float:
     return w * (1 - w) * (float(image[mask].mean()) - float(image[~mask].mean())) ** 2 / variance
 
 
-def contrast(image: np.ndarray, mask: np.ndarray, gradient: np.ndarray | None = None) -> float:
+def contrast(image: np.ndarray, mask: np.ndarray, gradient: np.ndarray | None = None,
+             sample: np.ndarray | None = None) -> float:
     """How well a mask outlines the particles, label-free: the particles' distance from the support in grey
     levels (|mean in - mean out| / std of the image) times the image gradient on the mask's outlines over
-    its mean gradient. 0 for an empty or a full mask."""
+    its mean gradient, all over the `sample` pixels (all without). 0 for an empty or a full mask (of the sample),
+    or one without outline there."""
     mask = np.asarray(mask, bool)
-    if mask.all() or not mask.any():
+    sample = np.ones(mask.shape, bool) if sample is None else sample
+    inside, outside = mask & sample, ~mask & sample
+    if not inside.any() or not outside.any():
         return 0.0
     if gradient is None:
         gradient = filters.sobel(filters.gaussian(image, 1))
-    outline = segmentation.find_boundaries(mask, mode="inner")
-    separation = abs(float(image[mask].mean()) - float(image[~mask].mean())) / (float(image.std()) or 1.0)
-    return separation * float(gradient[outline].mean()) / (float(gradient.mean()) or 1.0)
+    outline = segmentation.find_boundaries(mask, mode="inner") & sample
+    if not outline.any():
+        return 0.0
+    separation = abs(float(image[inside].mean()) - float(image[outside].mean())) / (float(image[sample].std()) or 1.0)
+    return separation * float(gradient[outline].mean()) / (float(gradient[sample].mean()) or 1.0)
+
+
+def sample_pixels(ignore: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """The pixels the figures are taken on: all but the burned-in annotations (`ignore`) and a margin of SAMPLE_MARGIN
+    px around them, where the smoothed gradient still sees their sharp edges."""
+    if ignore is None or not ignore.any():
+        return np.ones(shape, bool)
+    return ~ndimage.binary_dilation(ignore, iterations=SAMPLE_MARGIN)
 
 
 def assess(image: np.ndarray, prob: np.ndarray, rough: np.ndarray, threshold: float,
            probability: Callable[[np.ndarray], np.ndarray], npssegnet_may_answer: bool = True,
-           outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+           outline: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+           ignore: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(the image's answer, NPsSegNet's candidate, the figures): NPsSegNet's mask (`prob` >= threshold, its
     outlines redrawn by `outline` where given, as the rough masks' are), or the rough mask where the floor
     (`decide`) says so (always, when NPsSegNet may not answer: it failed its self-check), and the quality estimate.
     `probability` is the network (image -> probability), run on the flipped image: the flip agreement is the
-    network's own, before any redrawing."""
+    network's own, before any redrawing. `ignore`: the image's burned-in annotations (cleared in both masks)."""
     mask = prob >= threshold
-    agreement = flip_agreement(probability, image, mask, threshold)
+    agreement = flip_agreement(probability, image, mask, threshold, sample_pixels(ignore, image.shape))
     candidate = mask if outline is None else outline(image, mask)
-    answer, figures = decide(image, candidate, rough, agreement, npssegnet_may_answer)
-    return answer, candidate, figures
+    answer, figures = decide(image, candidate, rough, agreement, npssegnet_may_answer, ignore)
+    return answer, candidate if ignore is None else candidate & ~ignore, figures
 
 
 def decide(image: np.ndarray, mask: np.ndarray, rough: np.ndarray, agreement_flips: float,
-           npssegnet_may_answer: bool = True) -> tuple[np.ndarray, dict]:
+           npssegnet_may_answer: bool = True, ignore: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """assess, given NPsSegNet's mask and its flip agreement: the floor and the quality estimate from the two
     candidates (also what bench/requality.py applies to a finished run's saved candidates)."""
     mask, rough = np.asarray(mask, bool), np.asarray(rough, bool)
+    if ignore is not None:
+        mask, rough = mask & ~ignore, rough & ~ignore
+    sample = sample_pixels(ignore, image.shape)
     gradient = filters.sobel(filters.gaussian(image, 1))
     figures = {"agreement_flips": agreement_flips, "agreement_objects": object_agreement(mask, rough),
                "agreement_pixels": iou(mask, rough),
-               "contrast_npssegnet": contrast(image, mask, gradient), "contrast_rough": contrast(image, rough, gradient),
-               "explained_npssegnet": explained(image, mask), "explained_rough": explained(image, rough)}
+               "contrast_npssegnet": contrast(image, mask, gradient, sample),
+               "contrast_rough": contrast(image, rough, gradient, sample),
+               "explained_npssegnet": explained(image, mask, sample), "explained_rough": explained(image, rough, sample)}
     rough_contrast, net_contrast = figures["contrast_rough"], figures["contrast_npssegnet"]
     rough_explained, net_explained = figures["explained_rough"], figures["explained_npssegnet"]
     use_rough = (not npssegnet_may_answer

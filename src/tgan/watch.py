@@ -250,7 +250,7 @@ class Watcher:
         image_name = path.stem if n_frames == 1 else f"{path.stem}_f{frame:03d}"
         if image_name in self.session.names:
             image_name = f"{path.name}_f{frame:03d}"  # two files with the same stem (a.tif, a.png)
-        mask, figures, boundary = self.segment(image)
+        mask, figures, boundary = self.segment(image, ignore_mask(image.shape, record))
         labels, table = measure(mask, image, record, self.settings.psd, self.settings.name, image_name, boundary)
         write_mask(self.out / "masks" / f"{image_name}.png", mask)
         if boundary is not None:
@@ -278,9 +278,10 @@ class Watcher:
                  "backlog %d", image_name, n_counted, mean if np.isfinite(mean) else float("nan"), figures["answer"],
                  figures["quality"], done - start, done - st.st_mtime, len(self.queue))
 
-    def segment(self, image: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray | None]:
+    def segment(self, image: np.ndarray, ignore: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray | None]:
         """(the frame's answer, its figures, the predicted boundaries between touching particles or None): the
-        floor and quality estimate of tgan.quality, or NPsSegNet's mask alone without a rough-mask segmenter."""
+        floor and quality estimate of tgan.quality, or NPsSegNet's mask alone without a rough-mask segmenter;
+        `ignore`: the frame's burned-in annotations, which the floor leaves out (the PSD does too)."""
         opts = self.settings.segment
         if self.rough is None:
             out = logits(self.net, image, self.device, opts)
@@ -288,7 +289,8 @@ class Watcher:
             return (mask if self.outline is None else self.outline(image, mask),
                     {"answer": "npssegnet", "quality": float("nan")},
                     boundary_mask(out, opts.threshold, self.net.instances, opts.seed_depth))
-        answered, own, figures = answer(self.net, image, self.rough(image), self.device, opts, outline=self.outline)
+        answered, own, figures = answer(self.net, image, self.rough(image), self.device, opts, outline=self.outline,
+                                        ignore=ignore)
         return answered, figures, own.get("boundary")
 
     def render(self) -> None:

@@ -235,10 +235,12 @@ def npssegnet_settings(stack, **overrides):
 
 
 def segment_input(wildcards):
-    """The images, the NPsSegNet that segments them with its check and method record, and the model of the
-    rough-mask segmenter (method model) that replaces it when it failed its check."""
+    """The images and their import records (the burned-in annotations that the floor leaves out), the NPsSegNet
+    that segments them with its check and method record, and the model of the rough-mask segmenter (method model)
+    that replaces it when it failed its check."""
     source = model_stack(wildcards.stack)
-    inputs = {"images": list(stack_images(wildcards.stack).values()), "model": npssegnet_model(wildcards.stack),
+    inputs = {"images": list(stack_images(wildcards.stack).values()), "records": stack_calibrations(wildcards.stack),
+              "model": npssegnet_model(wildcards.stack),
               "check": f"results/{source}/checks/npssegnet.csv", "method": f"results/{source}/npssegnet/method.json"}
     return {**inputs, **rough_masks_model(wildcards.stack, "rough_model")}
 

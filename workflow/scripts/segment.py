@@ -22,6 +22,7 @@ import pandas as pd
 
 from tgan import cache, checks, classical, edges, fallback, inference, job, networks, npssegnet, quality, rough_masks
 from tgan.files import write_csv, write_json
+from tgan.annotations import ignore_mask
 from tgan.images import boundary_path, read_image, write_mask
 from tgan.options import SegmentOptions, from_dict
 
@@ -42,12 +43,13 @@ key = cache.digest(cache.file_digest(snakemake.input.model), cache.file_digest(r
 store = cache.Cache(Path(snakemake.output[0]).parent / "segment_cache", key)
 
 
-def segment_image(image: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+def segment_image(image: np.ndarray, ignore: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
     """The masks of one image (its answer, NPsSegNet's and the rough one; NPsSegNet's boundaries where it predicts
-    them and passed its check) and its figures."""
-    rough = rough_segmenter(image)
+    them and passed its check) and its figures; `ignore`: its burned-in annotations, cleared in every mask."""
+    rough = rough_segmenter(image) & ~ignore
     answer, own, figures = npssegnet.answer(net, image, rough, device, options,
-                                            npssegnet_may_answer=method.method != "rough_masks", outline=outline)
+                                            npssegnet_may_answer=method.method != "rough_masks", outline=outline,
+                                            ignore=ignore)
     return {"answer": answer, "rough_masks": rough} | own, figures
 
 
@@ -59,10 +61,15 @@ rows = []
 for i, path in enumerate(images, 1):
     start = time.perf_counter()
     name = Path(path).stem
-    stored = store.get(path)
-    masks, figures = stored if stored else segment_image(read_image(path))
-    if not stored:
-        store.put(path, masks, figures)
+    record = json.loads(Path(path).with_suffix(".json").read_text())
+    regions = json.dumps(record.get("ignore", []))  # the image's annotations: part of what its result depends on
+    stored = store.get(path, regions)
+    if stored:
+        masks, figures = stored
+    else:
+        image = read_image(path)
+        masks, figures = segment_image(image, ignore_mask(image.shape, record))
+        store.put(path, masks, figures, regions)
     write_mask(out / f"{name}.png", masks["answer"])
     if "boundary" in masks:
         write_mask(boundary_path(out / f"{name}.png"), masks["boundary"])
