@@ -4,9 +4,12 @@ import torch
 from segment_anything import SamAutomaticMaskGenerator
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
+from burned_in import with_scale_bar, write_text
 from synthetic import particle_image
 from tgan import networks
+from tgan.annotations import annotation_regions, ignore_mask
 from tgan.options import SegmentOptions, defaults
+from tgan.quality import iou
 from tgan.rough_masks import load_sam, make_segmenter, sam_mask
 from tgan.training import save_checkpoint
 
@@ -98,3 +101,23 @@ def test_model_method_uses_the_other_stacks_npssegnet(tmp_path):
         make_segmenter({"method": "model"}, "dark", torch.device("cpu"))
     with pytest.raises(ValueError, match="unknown rough_masks method"):
         make_segmenter({"method": "otsu"}, "dark", torch.device("cpu"))
+
+
+def test_the_rough_masks_leave_burned_in_annotations_out():
+    """Bright particles on a dark film, a white panel label and a white scale bar burned in: left in, the label
+    and bar take the classical segmenter's threshold for themselves (IoU with the particles about 0); with the
+    regions the import finds (annotations.annotation_regions) painted over, the particles are found, and nothing
+    is drawn on the annotations."""
+    segmenter = make_segmenter({"method": "classical", "edge_level": 0.25}, "bright", torch.device("cpu"))
+    image, labels, annotation = with_scale_bar((256, 256), seed=1)
+    image = (0.15 + 0.5 * image).astype(np.float32)
+    image[annotation] = 1.0
+    image[4:28, 4:70] = 1.0
+    write_text(image, 10, 8, 0.0)
+    labels[:32, :74] = 0
+    ignore = ignore_mask(image.shape, {"ignore": annotation_regions(image)})
+    assert ignore[annotation].all() and ignore[4:28, 4:70].all()
+    truth = labels > 0
+    assert iou(segmenter(image) & ~ignore, truth) < 0.1
+    mask = segmenter(image, ignore)
+    assert iou(mask, truth) > 0.6 and not mask[ignore].any()

@@ -289,8 +289,8 @@ class Watcher:
             return (mask if self.outline is None else self.outline(image, mask),
                     {"answer": "npssegnet", "quality": float("nan")},
                     boundary_mask(out, opts.threshold, self.net.instances, opts.seed_depth))
-        answered, own, figures = answer(self.net, image, self.rough(image), self.device, opts, outline=self.outline,
-                                        ignore=ignore)
+        answered, own, figures = answer(self.net, image, self.rough(image, ignore), self.device, opts,
+                                        outline=self.outline, ignore=ignore)
         return answered, figures, own.get("boundary")
 
     def render(self) -> None:

@@ -180,8 +180,11 @@ def rough_masks_model(stack, name):
 
 
 def rough_masks_input(wildcards):
+    """The subsets, the images with their import records (the burned-in annotations the segmenter leaves out), and
+    the model of the method model."""
     return {"subsets": f"results/{wildcards.stack}/subsets.json",
-            "images": list(stack_images(wildcards.stack).values()), **rough_masks_model(wildcards.stack, "model")}
+            "images": list(stack_images(wildcards.stack).values()), "records": stack_calibrations(wildcards.stack),
+            **rough_masks_model(wildcards.stack, "model")}
 
 
 # The rough_masks settings each method reads: a setting of another method does not redo the rough masks

@@ -73,6 +73,7 @@ rule baseline_masks:
     input:
         unpack(baseline_models),
         images=evaluated_images,
+        records=evaluated_calibrations,
     output:
         directory("results/{stack}/evaluation/masks"),
     params:

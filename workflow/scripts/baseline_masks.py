@@ -6,20 +6,23 @@ not see it) and masks/rough_masks (the stack's rough-mask segmenter on every ima
 classical one: another method, or outlines moved by rough_masks.edge_level).
 """
 
+import json
 from pathlib import Path
 
 from tgan import job
+from tgan.annotations import ignore_mask
 from tgan.classical import classical_mask
 from tgan.images import boundary_path, read_image, write_mask
 from tgan.npssegnet import boundary_mask, load_model, logits, particle_mask, segment
 from tgan.options import SegmentOptions, from_dict
-from tgan.rough_masks import make_segmenter
+from tgan.rough_masks import make_segmenter, without_annotations
 from tgan.training import load_checkpoint, skipped_reason
 
 device = job.start_network(snakemake)
 params = snakemake.params
 settings = from_dict(SegmentOptions, params.segment)
-methods = {"classical": lambda image: classical_mask(image, params.polarity)}
+# the rough-mask segmenters leave the burned-in annotations out, as the workflow's do
+methods = {"classical": without_annotations(lambda image: classical_mask(image, params.polarity))}
 if params.rough["method"] != "classical" or params.rough["edge_level"]:
     methods["rough_masks"] = make_segmenter(params.rough, params.polarity, device, snakemake.input.get("rough_model"),
                                             settings)
@@ -31,9 +34,10 @@ fold_nets = {int(Path(p).parent.name.removeprefix("fold")): load_model(p, device
              for p in snakemake.input.supervised}
 
 out = Path(snakemake.output[0])
-for name, path in zip(params.names, snakemake.input.images):
+for name, path, record in zip(params.names, snakemake.input.images, snakemake.input.records):
     image = read_image(path)
-    masks = {method: segmenter(image) for method, segmenter in methods.items()}
+    ignore = ignore_mask(image.shape, json.loads(Path(record).read_text()))
+    masks = {method: segmenter(image, ignore) for method, segmenter in methods.items()}
     masks["supervised"] = segment(fold_nets[params.folds[name]], image, device, settings)
     if gen1_net is not None:  # the particle mask, and the boundaries where it predicts them
         gen1_logits = logits(gen1_net, image, device, settings)

@@ -7,6 +7,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tgan import job
+from tgan.annotations import ignore_mask
 from tgan.images import read_image, write_mask
 from tgan.options import SegmentOptions, from_dict
 from tgan.rough_masks import make_segmenter
@@ -18,6 +19,7 @@ segmenter = make_segmenter(snakemake.params.settings, snakemake.params.polarity,
 out = Path(snakemake.output[0])
 out.mkdir(parents=True, exist_ok=True)  # a subset may be empty
 for name, path in tqdm(images.items(), desc=snakemake.rule, unit="image"):
-    mask = segmenter(read_image(path))
+    image = read_image(path)
+    mask = segmenter(image, ignore_mask(image.shape, json.loads(Path(path).with_suffix(".json").read_text())))
     write_mask(out / f"{name}.png", mask)
     print(f"{name}: {mask.mean() * 100:.1f} % particle pixels")

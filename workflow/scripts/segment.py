@@ -46,7 +46,7 @@ store = cache.Cache(Path(snakemake.output[0]).parent / "segment_cache", key)
 def segment_image(image: np.ndarray, ignore: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
     """The masks of one image (its answer, NPsSegNet's and the rough one; NPsSegNet's boundaries where it predicts
     them and passed its check) and its figures; `ignore`: its burned-in annotations, cleared in every mask."""
-    rough = rough_segmenter(image) & ~ignore
+    rough = rough_segmenter(image, ignore)
     answer, own, figures = npssegnet.answer(net, image, rough, device, options,
                                             npssegnet_may_answer=method.method != "rough_masks", outline=outline,
                                             ignore=ignore)
