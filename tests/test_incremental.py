@@ -82,7 +82,7 @@ def test_added_image_retrains_its_stack_and_is_counted(done, tmp_path):
     assert planned_jobs(output) == [job for job in chain_jobs("s1", IMAGES + ["img2"])
                                     if job[0] != "import_image" or job[2] == "img2"]
     (segment_inputs,) = job_inputs(output, "segment")  # one job segments every image of the stack
-    assert sorted(p for p in segment_inputs if "/images/" in p) == [
+    assert sorted(p for p in segment_inputs if "/images/" in p and p.endswith(".png")) == [
         f"results/s1/images/{name}.png" for name in IMAGES + ["img2"]]
 
 
