@@ -134,8 +134,10 @@ def assess(image: np.ndarray, prob: np.ndarray, rough: np.ndarray, threshold: fl
     mask = prob >= threshold
     agreement = flip_agreement(probability, image, mask, threshold, sample_pixels(ignore, image.shape))
     candidate = mask if outline is None else outline(image, mask)
+    if ignore is not None:
+        candidate = candidate & ~ignore
     answer, figures = decide(image, candidate, rough, agreement, npssegnet_may_answer, ignore)
-    return answer, candidate if ignore is None else candidate & ~ignore, figures
+    return answer, candidate, figures
 
 
 def decide(image: np.ndarray, mask: np.ndarray, rough: np.ndarray, agreement_flips: float,

@@ -250,14 +250,14 @@ class Watcher:
         image_name = path.stem if n_frames == 1 else f"{path.stem}_f{frame:03d}"
         if image_name in self.session.names:
             image_name = f"{path.name}_f{frame:03d}"  # two files with the same stem (a.tif, a.png)
-        mask, figures, boundary = self.segment(image, ignore_mask(image.shape, record))
+        ignore = ignore_mask(image.shape, record)
+        mask, figures, boundary = self.segment(image, ignore)
         labels, table = measure(mask, image, record, self.settings.psd, self.settings.name, image_name, boundary)
         write_mask(self.out / "masks" / f"{image_name}.png", mask)
         if boundary is not None:
             write_mask(boundary_path(self.out / "masks" / f"{image_name}.png"), boundary)
         with atomic(self.out / "overlays" / f"{image_name}.png") as tmp:
-            iio.imwrite(tmp, overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist(),
-                                     ignore_mask(image.shape, record)))
+            iio.imwrite(tmp, overlay(image, labels, table.loc[table["touches_border"], "particle_id"].tolist(), ignore))
         acquired = acquisition_time(path)
         when = acquired or datetime.fromtimestamp(st.st_mtime).astimezone()
         summary = summarise(table, {image_name: (image.shape, record["pixel_size_nm"])}, self.settings.name,
