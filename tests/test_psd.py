@@ -80,6 +80,27 @@ def ragged_particle_and_touching_pair(scale):
     return ragged, pair
 
 
+def test_one_pixel_gaps_close_where_the_image_shows_texture_and_stay_where_it_shows_a_gap():
+    # A 4 x 4 raft of 39 x 49 px particles drawn with one-pixel lines between them. Where the image shows the lines
+    # (background grey: touching particles) they are 16 particles; where it does not (the lines at the particles' grey, as
+    # NPsSegNet draws a textured particle as a mesh) the raft is one particle. Noise on both.
+    raft = np.zeros(SHAPE, bool)
+    raft[51:210, 51:250] = True
+    raft[90:210:40] = raft[:, 100:250:50] = False
+    noise = np.random.default_rng(0).normal(0, 0.05, SHAPE)
+    shown = np.where(raft, 0.8, 0.2) + noise
+    texture = np.where(ndimage.binary_closing(raft, np.ones((3, 3))) | raft, 0.8, 0.2) + noise
+    options = PSDOptions(min_diameter_px=0)
+    assert len(find_particles(raft, shown, None, options, "s", "a")[1]) == 16
+    assert len(find_particles(raft, texture, None, options, "s", "a")[1]) == 1
+    off = PSDOptions(min_diameter_px=0, close_gaps_from_px=0)
+    assert len(find_particles(raft, texture, None, off, "s", "a")[1]) == 16
+    # Small particles: a one-pixel gap is resolved, whatever the image shows there.
+    small = draw_discs([(50, 50 + 11 * i, 5) for i in range(6)])  # 11-px discs, a 1-px gap between neighbours
+    smooth = np.where(ndimage.binary_closing(small, np.ones((3, 3))) | small, 0.8, 0.2)
+    assert len(find_particles(small, smooth, None, PSDOptions(), "s", "a")[1]) == 6
+
+
 def test_neck_depth_ratio_splits_the_same_at_every_magnification():
     """With a fixed 1 px neck depth a large ragged particle falls apart into its lobes, while its 4x smaller
     copy stays whole; a neck depth in proportion to the particle radius keeps both whole and still splits

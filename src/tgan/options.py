@@ -178,6 +178,7 @@ class PSDOptions:
     REPLACED: ClassVar[dict[str, str]] = {
         "exclude_border": "replaced by border: exclude (was exclude_border: true), include (false), or correct "
                           "(cut particles left out, the others weighted against the size bias)"}
+    close_gaps_from_px: float  # one-pixel gaps closed where the typical particle is this wide (psd.close_gaps)
     split_touching: bool
     neck_depth_px: float
     neck_depth_ratio: float

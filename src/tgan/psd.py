@@ -2,9 +2,10 @@
 
 A catalysis researcher compares mean diameters in nm across samples, so every length is given in
 px and, when the image is calibrated, in nm (column names carry the unit; nm columns are NaN for
-uncalibrated images). Touching particles are split by a distance-transform watershed, along the
-boundaries NPsSegNet predicts between them where it has that channel (npssegnet.instances); particles
-cut by the image border are flagged; the counting rule (`PSDOptions.border`) leaves them out (their size is
+uncalibrated images). One-pixel gaps inside the mask that the image shows as texture, not as gaps, are
+closed first where its particles are large (`close_gaps`). Touching particles are split by a distance-transform
+watershed, along the boundaries NPsSegNet predicts between them where it has that channel
+(npssegnet.instances); particles cut by the image border are flagged; the counting rule (`PSDOptions.border`) leaves them out (their size is
 unknown), counts them as seen, or leaves them out and weights every inner particle by the inverse of the
 probability that a particle of its size lies wholly inside the field (Miles-Lantuejoul), which undoes the
 bias of leaving cut particles out: a large particle is cut more often than a small one. Burned-in scale bars
@@ -57,6 +58,8 @@ log = logging.getLogger(__name__)
 # The four corners of a pixel around its centre: Feret diameters are taken on the pixel outline, as
 # ImageJ does, so that a w x h block of pixels measures exactly w and sqrt(w² + h²).
 PIXEL_CORNERS = np.array([[-0.5, -0.5], [-0.5, 0.5], [0.5, -0.5], [0.5, 0.5]])
+# close_gaps takes the background's grey from the pixels this far from the closed mask (its outline's blur left out).
+GAP_BACKGROUND_PX = 3
 
 
 def particle_labels(mask: np.ndarray, options: PSDOptions = PSDOptions(),
@@ -93,6 +96,46 @@ def particle_labels(mask: np.ndarray, options: PSDOptions = PSDOptions(),
     # reaches up to it), so it got no seed: it is one particle, not none.
     unseeded = label(mask & (labels == 0), connectivity=2)
     return np.where(unseeded > 0, unseeded + labels.max(), labels)
+
+
+def close_gaps(mask: np.ndarray, image: np.ndarray, from_px: float) -> np.ndarray:
+    """The mask with the one-pixel gaps and pinholes (those a 3 x 3 closing fills) that the image does not show as
+    gaps closed, where the mask's typical particle (`typical_radius`, of the closed mask) is at least from_px across
+    (0: never); else the mask as it is.
+
+    Inside a textured particle (mesoporous silica, a crystal's fringes) NPsSegNet can draw a mesh of one-pixel lines,
+    the texture mistaken for the space between small particles, and each mesh cell became a particle: on all 99
+    EMPS test images five such images gave 1,327 of 1,350 extra particles (count +66 %). Between close-packed
+    particles it draws the same lines where they do meet (a dense SEM or TEM raft, no neck for the watershed), so a
+    gap is closed only where the image says it is texture: per blob of the closed mask, the gap pixels are on
+    average no nearer the background's grey than the 90th percentile of the blob's own particle pixels (seen from
+    the background: the bright pores of a dark particle). The size gate keeps gaps between particles of a few px
+    (STEM: 5-15 px particles 1-2 px apart), where a pixel is a resolved gap and the image's contrast is a pixel's.
+    Measured on the masks of a finished run: EMPS-99 label-free object F1 0.568 -> 0.693, count +66 % -> +13 %
+    (closing every gap instead: 0.659, and a raft of 68 touching particles became one); STEM bench 0.433 -> 0.438."""
+    if not from_px or not mask.any():
+        return mask
+    closed = ndimage.binary_closing(mask, np.ones((3, 3), bool)) | mask
+    gaps = closed & ~mask
+    outside = ~ndimage.binary_dilation(closed, iterations=GAP_BACKGROUND_PX)
+    if (not gaps.any() or not outside.any()
+            or 2 * typical_radius(closed, ndimage.distance_transform_edt(closed)) < from_px):
+        return mask
+    background = float(np.median(image[outside]))
+    blobs = label(closed, connectivity=2)
+    out = mask.copy()
+    for i, box in enumerate(ndimage.find_objects(blobs), start=1):
+        blob = blobs[box] == i
+        gap = blob & gaps[box]
+        inside = image[box][blob & mask[box]]
+        particle = float(np.median(inside)) if inside.size else background
+        if not gap.any() or particle == background:
+            continue
+        towards_background = (np.array([image[box][gap].mean(), *np.percentile(inside, [10, 90])]) - particle) \
+            / (background - particle)
+        if towards_background[0] <= towards_background[1:].max():
+            out[box] |= gap
+    return out
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -166,6 +209,7 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
                    boundary: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """(instance labels, one row per particle) of one segmented image.
 
+    One-pixel gaps the image does not show are closed first where the particles are large (`close_gaps`).
     Particles below the minimum size are noise: they leave the labels and the table (the minimum: the
     px one, the nm one on a calibrated image, and min_diameter_fraction of the image's typical
     diameter, which drops specks next to much larger particles). The image
@@ -178,6 +222,7 @@ def find_particles(mask: np.ndarray, image: np.ndarray, pixel_size_nm: float | N
     if mask.shape != image.shape:
         raise ValueError(f"{stack}/{image_name}: mask {mask.shape} and image {image.shape} differ in size")
     cut = np.zeros(mask.shape, bool)
+    mask = close_gaps(mask, image, options.close_gaps_from_px)
     if ignore is not None and ignore.any():
         mask = mask & ~ignore
         cut = cut_zone(ignore)
