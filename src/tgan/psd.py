@@ -5,12 +5,12 @@ px and, when the image is calibrated, in nm (column names carry the unit; nm col
 uncalibrated images). One-pixel gaps inside the mask that the image shows as texture, not as gaps, are
 closed first where its particles are large (`close_gaps`). Touching particles are split by a distance-transform
 watershed, along the boundaries NPsSegNet predicts between them where it has that channel
-(npssegnet.instances); particles cut by the image border are flagged; the counting rule (`PSDOptions.border`) leaves them out (their size is
-unknown), counts them as seen, or leaves them out and weights every inner particle by the inverse of the
-probability that a particle of its size lies wholly inside the field (Miles-Lantuejoul), which undoes the
-bias of leaving cut particles out: a large particle is cut more often than a small one. Burned-in scale bars
-and labels (the `ignore` regions import_image records) are not particles: the mask is cleared there, and a
-particle that reaches into such a region is treated like one cut by the border.
+(npssegnet.instances); particles cut by the image border are flagged; the counting rule (`PSDOptions.border`)
+leaves them out (their size is unknown), counts them as seen, or leaves them out and weights every inner particle
+by the inverse of the probability that a particle of its size lies wholly inside the field (Miles-Lantuejoul),
+which undoes the bias of leaving cut particles out: a large particle is cut more often than a small one. Burned-in
+scale bars and labels (the `ignore` regions import_image records) are not particles: the mask is cleared there,
+and a particle that reaches into such a region is treated like one cut by the border.
 
 Every figure of the summary comes with a 95 % bootstrap interval, so that a D50 of 40 particles does not
 read like one of 4,000 (`bootstrap`).
@@ -127,9 +127,11 @@ def close_gaps(mask: np.ndarray, image: np.ndarray, from_px: float) -> np.ndarra
     for i, box in enumerate(ndimage.find_objects(blobs), start=1):
         blob = blobs[box] == i
         gap = blob & gaps[box]
+        if not gap.any():  # most blobs: nothing to close, and no median to take
+            continue
         inside = image[box][blob & mask[box]]
-        particle = float(np.median(inside)) if inside.size else background
-        if not gap.any() or particle == background:
+        particle = float(np.median(inside))
+        if particle == background:
             continue
         towards_background = (np.array([image[box][gap].mean(), *np.percentile(inside, [10, 90])]) - particle) \
             / (background - particle)
