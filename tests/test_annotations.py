@@ -1,11 +1,12 @@
 """Burned-in text found without a scale bar to anchor it, and what is not text."""
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 from skimage.draw import disk
 
 from burned_in import write_text
 from synthetic import particle_image
-from tgan.annotations import annotation_regions, ignore_mask
+from tgan.annotations import annotation_regions, bottom_bar_rows, ignore_mask
 
 
 def covers(regions, pixels):
@@ -68,3 +69,24 @@ def test_a_scale_bar_blurred_by_resampling_is_found():
     (region,) = annotation_regions(image)
     assert covers([region], bar)
     assert region["top"] >= 120 and region["left"] >= 100  # the bar and its margin, not the particles
+
+
+def soft_text_bar(width: int, rows: int = 40) -> np.ndarray:
+    """A black information bar with two lines of dense, blurred white text and a grey line between them, as an
+    FEI bar exported at a few hundred px: its text rows are far from uniform."""
+    bar = np.zeros((rows, width), np.float32)
+    for top in (5, rows - 15):
+        for left in range(2, width - 50, 64):  # "50 nm" again and again
+            write_text(bar, top, left, 1.0)
+    bar[rows // 2] = 0.3  # the line between the bar's two rows of cells
+    return np.clip(gaussian_filter(bar, 1.2), 0, 1)
+
+
+def test_a_bar_of_soft_dense_text_is_cut_off_and_a_corner_box_is_not():
+    image, _ = particle_image((200, 256), radii=(6,) * 10, seed=3)
+    bar = soft_text_bar(256)
+    assert bottom_bar_rows(np.vstack([image, bar])) == 40
+    # the same text in a box over the bottom-right quarter: a scale-bar label, not a bar across the image
+    boxed = np.vstack([image, image[-40:]])
+    boxed[-40:, -64:] = bar[:, :64]
+    assert bottom_bar_rows(boxed) == 0
