@@ -108,8 +108,8 @@ def detrended(image: np.ndarray, sample: np.ndarray) -> np.ndarray:
     h, w = image.shape
     design = np.column_stack([np.ones(rows.size), rows / h, cols / w])
     coef = np.linalg.lstsq(design, image[rows, cols].astype(np.float64), rcond=None)[0]
-    grid_rows, grid_cols = np.mgrid[0:h, 0:w]
-    return (image - (coef[0] + coef[1] * grid_rows / h + coef[2] * grid_cols / w)).astype(np.float32)
+    plane = coef[0] + coef[1] * np.arange(h)[:, None] / h + coef[2] * np.arange(w)[None, :] / w
+    return (image - plane).astype(np.float32)
 
 
 def contrast(image: np.ndarray, mask: np.ndarray, gradient: np.ndarray | None = None,
