@@ -6,6 +6,7 @@ Snakemake on a tiny synthetic stack with the stage above it broken on purpose (a
 move, or that throws, the weights)."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -197,37 +198,50 @@ def test_failed_npssegnet_gives_the_rough_masks_as_the_answer(broken_pix2pix):
     assert table["quality"].between(0, 1).all() and table.loc["ALL", "quality"] < 0.8
 
 
-def test_failed_cyclegan_trains_npssegnet_on_gen1(tmp_path):
-    """A CycleGAN at a learning rate that throws its weights away loses gen1's particles: gen2 fails its check
-    and NPsSegNet trains on gen1."""
-    make_stack(tmp_path / "s", "bright", seed=20, n_images=3)
-    run(tmp_path, {"s": {"images": str(tmp_path / "s"), "cyclegan": {"lr": 1e3}}})
-    assert pd.read_csv(tmp_path / "results/s/checks/gen1.csv")["passed"].all()
-    assert not pd.read_csv(tmp_path / "results/s/checks/gen2.csv")["passed"].all()
-    trained = json.loads((tmp_path / "results/s/npssegnet/method.json").read_text())
-    assert trained["method"] == "tgan_without_cyclegan" and trained["virtual_images"] == "gen1"
-    table = summary(tmp_path)
-    assert set(table["method"]) == {"tgan_without_cyclegan"}
-    assert table["method_reason"].str.startswith("gen2 left out (its self-check failed: ").all()
-    assert table.loc["ALL", "count"] > 0
+@pytest.fixture(scope="module")
+def cyclegan_off(tmp_path_factory):
+    """A complete run of a stack with the CycleGAN switched off (cyclegan.enabled: false); its images folder is
+    relative to the work dir, so that a copy of the work dir is a work dir of its own."""
+    work = tmp_path_factory.mktemp("cyclegan_off")
+    make_stack(work / "s", "bright", seed=20, n_images=3)
+    return work, run(work, {"s": {"images": "s", "cyclegan": {"enabled": False}}})
 
 
-def test_switched_off_cyclegan_is_not_trained_and_npssegnet_trains_on_gen1(tmp_path):
+def test_switched_off_cyclegan_is_not_trained_and_npssegnet_trains_on_gen1(cyclegan_off):
     """cyclegan.enabled: false: no CycleGAN job at all (no generator, no gen2), NPsSegNet on gen1, and the
     summary says why."""
-    make_stack(tmp_path / "s", "bright", seed=20, n_images=3)
-    result = run(tmp_path, {"s": {"images": str(tmp_path / "s"), "cyclegan": {"enabled": False}}})
+    work, result = cyclegan_off
     rules = {rule for rule, _, _ in planned_jobs(result.stderr)}
     assert {"generate_gen1", "train_npssegnet", "segment", "image_stream"} <= rules
     assert not rules & {"train_cyclegan", "generate_gen2"}
-    results = tmp_path / "results/s"
+    results = work / "results/s"
     assert not (results / "cyclegan").exists() and not (results / "gen2").exists()
-    assert not (tmp_path / "logs/s/train_cyclegan.log").exists()
+    assert not (work / "logs/s/train_cyclegan.log").exists()
     trained = json.loads((results / "npssegnet/method.json").read_text())
     assert trained["method"] == "tgan_without_cyclegan" and trained["virtual_images"] == "gen1"
     assert json.loads((results / "segmentation/method.json").read_text())["method"] == "tgan_without_cyclegan"
-    table = summary(tmp_path)
+    table = summary(work)
     assert set(table["method"]) == {"tgan_without_cyclegan"}
     assert (table["method_reason"] == "the CycleGAN switched off (cyclegan.enabled: false): NPsSegNet trained on "
                                       "gen1").all()
+    assert table.loc["ALL", "count"] > 0
+
+
+def test_failed_cyclegan_trains_npssegnet_on_gen1(cyclegan_off, tmp_path):
+    """The CycleGAN switched on, at a learning rate that throws its weights away: it loses gen1's particles, gen2
+    fails its check and NPsSegNet trains on gen1. Only the CycleGAN and what follows it run (on a copy of the run
+    without it): the pix2pix and gen1 that passed are kept."""
+    work = tmp_path / "work"
+    shutil.copytree(cyclegan_off[0], work, symlinks=True)  # file times too: the copy is as up to date
+    result = run(work, {"s": {"images": "s", "cyclegan": {"lr": 1e3}}})
+    rules = {rule for rule, _, _ in planned_jobs(result.stderr)}
+    assert {"train_cyclegan", "generate_gen2", "train_npssegnet"} <= rules
+    assert not rules & {"train_pix2pix", "generate_gen1"}
+    assert pd.read_csv(work / "results/s/checks/gen1.csv")["passed"].all()
+    assert not pd.read_csv(work / "results/s/checks/gen2.csv")["passed"].all()
+    trained = json.loads((work / "results/s/npssegnet/method.json").read_text())
+    assert trained["method"] == "tgan_without_cyclegan" and trained["virtual_images"] == "gen1"
+    table = summary(work)
+    assert set(table["method"]) == {"tgan_without_cyclegan"}
+    assert table["method_reason"].str.startswith("gen2 left out (its self-check failed: ").all()
     assert table.loc["ALL", "count"] > 0

@@ -1,3 +1,9 @@
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +18,8 @@ from tgan.options import SegmentOptions, defaults
 from tgan.quality import iou
 from tgan.rough_masks import load_sam, make_segmenter, sam_mask
 from tgan.training import save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_sam(seed=0) -> Sam:
@@ -121,3 +129,17 @@ def test_the_rough_masks_leave_burned_in_annotations_out():
     assert iou(segmenter(image) & ~ignore, truth) < 0.1
     mask = segmenter(image, ignore)
     assert iou(mask, truth) > 0.6 and not mask[ignore].any()
+
+
+@pytest.mark.parametrize("script", ["rough_masks.py", "psd.py", "import_image.py", "validate_inputs.py"])
+def test_the_jobs_that_run_no_network_do_without_torch(script):
+    """Importing torch costs every job seconds (5 s on a 2-core host, more than the job's own work on a small stack):
+    the classical rough-mask job, psd (which reruns on every PSD setting) and the import jobs load it only when they
+    run a network. The script's imports run in a fresh interpreter; it names what pulled torch in if it does."""
+    source = ast.parse((ROOT / "workflow" / "scripts" / script).read_text())
+    imports = "\n".join(ast.unparse(node) for node in source.body if isinstance(node, (ast.Import, ast.ImportFrom)))
+    check = f"import sys\n{imports}\nprint([m for m in ('torch', 'segmentation_models_pytorch') if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", f"{script} imports torch through:\n{imports}"

@@ -40,6 +40,9 @@ from workflow_helpers import ROOT
 N_PARTICLES, RADIUS, PIXEL_SIZE_NM = 10, 6, 0.5
 ACQUIRED = datetime.now().strftime("%Y:%m:%d %H:%M:%S")  # a frame of this session
 SETTLE = 0.6
+# Seconds a wait for the watcher may take before the test fails: generous, as the suite runs one pytest worker
+# more than there are cores (tests/conftest.py) and a wait ends as soon as its frames are in.
+PATIENCE = 180
 GOOD = ["before", "f1", "slow", "stack_f000", "stack_f001"]
 
 
@@ -67,17 +70,17 @@ def start(work: Path, model: Path, log: str) -> tuple[subprocess.Popen, str]:
                              str(config), "--stack", "insitu", "--folder", "in", "--out", "out", "--port", "0",
                              "--settle", str(SETTLE), "--poll", "0.1", "--threads", "1"],
                             cwd=work, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
+    deadline = time.time() + PATIENCE
     while time.time() < deadline:
         found = re.search(r"live page: (http://127\.0\.0\.1:\d+/)", (work / log).read_text())
         if found:
             return proc, found.group(1)
         assert proc.poll() is None, (work / log).read_text()
         time.sleep(0.2)
-    raise AssertionError("no live page after 60 s:\n" + (work / log).read_text())
+    raise AssertionError(f"no live page after {PATIENCE} s:\n" + (work / log).read_text())
 
 
-def wait_for(work: Path, images: list[str], proc, log: str, timeout: float = 60) -> pd.DataFrame:
+def wait_for(work: Path, images: list[str], proc, log: str, timeout: float = PATIENCE) -> pd.DataFrame:
     deadline = time.time() + timeout
     while time.time() < deadline:
         path = work / "out" / "summary.csv"
@@ -92,7 +95,7 @@ def wait_for(work: Path, images: list[str], proc, log: str, timeout: float = 60)
 
 def stop(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=30)
+    return proc.wait(timeout=PATIENCE)
 
 
 def get(url: str, method: str = "GET") -> tuple[int, bytes]:

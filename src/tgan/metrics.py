@@ -7,6 +7,9 @@ report with those of the ground truth.
 
 A ratio whose denominator is zero (a class absent from both truth and prediction, precision with no
 predicted particle) is NaN: undefined, never a made-up 0 or 1. Means over classes skip NaN.
+
+torch, smp and torchvision are imported by the functions that use them: the psd job takes the particle
+matching of this module (through `quality`) and would otherwise spend seconds loading torch for nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +18,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import segmentation_models_pytorch as smp
-import torch
-from torchvision.ops import boxes as box_ops
 from scipy import stats
 from scipy.spatial.distance import cdist
 from scipy.optimize import linear_sum_assignment
@@ -36,6 +36,9 @@ MMD_MAX_ROWS = 2000
 
 def confusion(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """(tp, fp, fn, tn) pixel counts of the particle class; add them up to pool several images."""
+    import segmentation_models_pytorch as smp
+    import torch
+
     if pred.shape != truth.shape:
         raise ValueError(f"prediction {pred.shape} and ground truth {truth.shape} differ in size")
     p = torch.from_numpy(np.asarray(pred, bool).astype(np.int64))[None, None]
@@ -45,6 +48,9 @@ def confusion(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 def pixel_scores(counts: np.ndarray) -> dict[str, float]:
     """Pixel accuracy, IoU of background and particles, their mean, and Dice from (tp, fp, fn, tn)."""
+    import segmentation_models_pytorch as smp
+    import torch
+
     tp, fp, fn, tn = (torch.tensor([[int(c)]]) for c in counts)
     nan = float("nan")
 
@@ -92,6 +98,9 @@ def instance_iou(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
 def box_iou(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """IoU matrix of boxes (x0, y0, x1, y1): rows truth, columns prediction (torchvision's; 0 for boxes
     without area)."""
+    import torch
+    from torchvision.ops import boxes as box_ops
+
     truth, pred = (torch.as_tensor(np.asarray(b, float).reshape(-1, 4)) for b in (truth, pred))
     return np.nan_to_num(box_ops.box_iou(truth, pred).numpy())
 
@@ -203,6 +212,7 @@ def inception_scores(generated: list[np.ndarray], real: list[np.ndarray],
     from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
     from torchmetrics.image.inception import InceptionScore
     from torchmetrics.image.kid import KernelInceptionDistance
+    import torch
 
     def batch(images):
         return torch.stack([torch.from_numpy((np.clip(i, 0, 1) * 255).astype(np.uint8)).expand(3, *i.shape)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 from scipy import ndimage
 
-from . import classical, edges, npssegnet
+from . import classical, edges
 from .options import SegmentOptions
-from .training import load_checkpoint
+
+if TYPE_CHECKING:  # the networks are imported by the methods that run one: the classical job loads no torch
+    import torch
 
 METHODS = ("classical", "sam", "model")
 
@@ -27,6 +28,8 @@ METHODS = ("classical", "sam", "model")
 def load_sam(checkpoint: str | os.PathLike | None, model_type: str, device: torch.device):
     """Build SAM from a local checkpoint; a missing file is a clear error (nothing is downloaded)."""
     from segment_anything import sam_model_registry
+
+    from .training import load_checkpoint
 
     if model_type not in sam_model_registry:
         raise ValueError(f"unknown SAM model_type {model_type!r}; use one of {', '.join(sam_model_registry)}")
@@ -57,7 +60,7 @@ def sam_mask(image: np.ndarray, generator, polarity: str, max_area_fraction: flo
     return out
 
 
-def make_segmenter(settings: dict, polarity: str, device: torch.device,
+def make_segmenter(settings: dict, polarity: str, device: torch.device | None,
                    model_path: str | os.PathLike | None = None,
                    segment: SegmentOptions = SegmentOptions()) -> Callable[..., np.ndarray]:
     """A function (image, ignore=None) -> rough mask for the configured method, its outlines moved to the
@@ -96,7 +99,7 @@ def outline(settings: dict, polarity: str) -> Callable[[np.ndarray, np.ndarray],
     return lambda image, mask: edges.refine_edges(image, mask, polarity, level)
 
 
-def _method_segmenter(settings: dict, polarity: str, device: torch.device,
+def _method_segmenter(settings: dict, polarity: str, device: torch.device | None,
                       model_path: str | os.PathLike | None,
                       segment: SegmentOptions) -> Callable[[np.ndarray], np.ndarray]:
     method = settings["method"]
@@ -112,6 +115,8 @@ def _method_segmenter(settings: dict, polarity: str, device: torch.device,
     if method == "model":
         if model_path is None:
             raise ValueError("rough_masks method 'model' needs the NPsSegNet model of the stack named in from_stack")
+        from . import npssegnet
+
         net = npssegnet.load_model(model_path, device)
         return lambda image: npssegnet.segment(net, image, device, segment)
     raise ValueError(f"unknown rough_masks method {method!r}; use one of {', '.join(METHODS)}")

@@ -12,7 +12,11 @@ from tgan.images import read_image, write_mask
 from tgan.options import SegmentOptions, from_dict
 from tgan.rough_masks import make_segmenter
 
-device = job.start_network(snakemake)
+if snakemake.params.settings["method"] == "classical":  # no network: the job does without torch (seconds a job)
+    job.start(snakemake)
+    device = None
+else:
+    device = job.start_network(snakemake)
 images = json.loads(Path(snakemake.input.subsets).read_text())[snakemake.params.subset]
 segmenter = make_segmenter(snakemake.params.settings, snakemake.params.polarity, device, snakemake.input.get("model"),
                            from_dict(SegmentOptions, snakemake.params.segment))
